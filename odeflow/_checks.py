@@ -1,0 +1,50 @@
+"""Argument checks shared by the public entry points. Each raises at trace time with a
+message that names the fix; values that are tracers (inside jit) are left alone."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_tolerances(rtol, atol) -> None:
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if tol is None or not _concrete(tol):
+            continue
+        value = float(tol)
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive finite number, got {value}; e.g. {name}=1e-6")
+
+
+def check_interval(t0, t1) -> None:
+    if _concrete(t0) and _concrete(t1):
+        if not (np.isfinite(float(t0)) and np.isfinite(float(t1))):
+            raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
+        if float(t1) <= float(t0):
+            raise ValueError(f"t1 must be greater than t0, got t0={t0}, t1={t1}; swap them or raise t1")
+
+
+def check_positive_int(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_float_tree(tree, name: str) -> None:
+    """Every array leaf is floating point, and (when concrete) finite."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name} has no array leaves; pass a pytree of float arrays")
+    for leaf in leaves:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"{name} must hold floating-point arrays, got dtype {dtype}; convert with "
+                f".astype(jnp.float32) or jnp.float64"
+            )
+        if _concrete(leaf) and not bool(jnp.all(jnp.isfinite(leaf))):
+            raise ValueError(f"{name} contains NaN or inf; check the initialisation or the data")

@@ -1,0 +1,22 @@
+"""Integrators: registered solver names, odeflow's own counted solvers, `solve`."""
+
+from ._erk import ERK, ExplicitTableau
+from ._esdirk import ESDIRK, Tableau
+from ._registry import describe_solvers, get_solver, is_adaptive, solver_names
+from ._solve import Solution, solve
+from ._stats import NOT_COUNTED, SolverStats
+
+__all__ = [
+    "ERK",
+    "ESDIRK",
+    "ExplicitTableau",
+    "NOT_COUNTED",
+    "Solution",
+    "SolverStats",
+    "Tableau",
+    "describe_solvers",
+    "get_solver",
+    "is_adaptive",
+    "solve",
+    "solver_names",
+]

@@ -1,0 +1,150 @@
+"""Explicit Runge-Kutta solvers that count their own work.
+
+The same Butcher tableaus, error estimates and dense output as diffrax's explicit
+solvers (`Tsit5`, `Dopri5`, ...), with the stages unrolled so that every vector-field
+evaluation is one call, and the per-step work handed to odeflow's counting controller
+(see `_counting.py`). With FSAL tableaus the last stage of an accepted step is the
+first stage of the next and is kept across rejected steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._esdirk import WORK_FIELDS
+from ._tableau import to_tuple as _to_tuple
+
+
+class ExplicitTableau(eqx.Module):
+    """Dense explicit Butcher tableau: `a` strictly lower triangular, `b_error=None`
+    for methods without an embedded error estimate."""
+
+    a: tuple = eqx.field(static=True, converter=_to_tuple)
+    b: tuple = eqx.field(static=True, converter=_to_tuple)
+    b_error: tuple | None = eqx.field(static=True, converter=_to_tuple)
+    c: tuple = eqx.field(static=True, converter=_to_tuple)
+    fsal: bool = eqx.field(static=True)
+
+    @property
+    def stages(self) -> int:
+        return len(self.b)
+
+    @classmethod
+    def from_diffrax(cls, tab: dfx.ButcherTableau) -> "ExplicitTableau":
+        s = len(tab.b_sol)
+        a = np.zeros((s, s))
+        for i, row in enumerate(tab.a_lower, start=1):
+            a[i, : len(row)] = row
+        return cls(
+            a=a,
+            b=np.asarray(tab.b_sol),
+            b_error=np.asarray(tab.b_error),
+            c=np.concatenate([[0.0], tab.c]),
+            fsal=bool(tab.fsal),
+        )
+
+
+def _work(nfe):
+    """Per-step work vector (ordered as `WORK_FIELDS`) with only `nfe` non-zero."""
+    work = jnp.zeros(len(WORK_FIELDS), jnp.int32)
+    return work.at[WORK_FIELDS.index("nfe")].set(nfe)
+
+
+def _tree_sum(coeffs, ks, y_like):
+    terms = [jax.tree.map(lambda k: c * k, k) for c, k in zip(coeffs, ks) if c != 0]
+    if not terms:
+        return jax.tree.map(jnp.zeros_like, y_like)
+    return jax.tree.map(lambda *xs: sum(xs), *terms)
+
+
+class ERK(dfx.AbstractAdaptiveSolver):
+    """Explicit Runge-Kutta solver with exact evaluation counts.
+
+    Build one from a diffrax solver class with `ERK.of(diffrax.Tsit5)` or use the
+    registered names (`"tsit5"`, `"dopri5"`, ...). `ERK.euler()` is explicit Euler
+    (no error estimate: use it with a fixed step `dt0`).
+
+    **Arguments:**
+
+    - `tableau`: an `ExplicitTableau`.
+    - `orders`: `(order, error_order)` of the method.
+    - `interpolation_cls`: the dense-output class, as in diffrax.
+    - `report_work`: set by `odeflow.solve` (see `ESDIRK`).
+    """
+
+    tableau: ExplicitTableau
+    orders: tuple[int, int] = eqx.field(static=True)
+    interpolation_cls: Callable[..., Any] = eqx.field(static=True)
+    report_work: bool = eqx.field(static=True, default=False)
+
+    term_structure = dfx.AbstractTerm
+
+    @classmethod
+    def of(cls, solver_cls: type) -> "ERK":
+        """The same method as a diffrax explicit Runge-Kutta class."""
+        inner = solver_cls()
+        return cls(
+            ExplicitTableau.from_diffrax(solver_cls.tableau),
+            (inner.order(None), inner.error_order(None)),
+            solver_cls.interpolation_cls,
+        )
+
+    @classmethod
+    def euler(cls) -> "ERK":
+        tab = ExplicitTableau(
+            a=np.zeros((1, 1)), b=np.ones(1), b_error=None, c=np.zeros(1), fsal=False
+        )
+        return cls(tab, (1, 1), dfx.LocalLinearInterpolation)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.tableau.b_error is not None
+
+    def order(self, terms):
+        return self.orders[0]
+
+    def error_order(self, terms):
+        return self.orders[1]
+
+    def init(self, terms, t0, t1, y0, args):
+        return terms.vf(t0, y0, args) if self.tableau.fsal else None
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        tab = self.tableau
+        h = t1 - t0
+        if tab.fsal:
+            f0 = jax.lax.cond(
+                made_jump, lambda: terms.vf(t0, y0, args), lambda: solver_state
+            )
+            nfe = tab.stages - 1 + jnp.asarray(made_jump, jnp.int32)
+        else:
+            f0 = terms.vf(t0, y0, args)
+            nfe = tab.stages
+        fs = [f0]
+        for i in range(1, tab.stages):
+            incr = _tree_sum(tab.a[i][:i], fs, y0)
+            yi = jax.tree.map(lambda y, d: y + h * d, y0, incr)
+            fs.append(terms.vf(t0 + tab.c[i] * h, yi, args))
+        y1 = jax.tree.map(lambda y, d: y + h * d, y0, _tree_sum(tab.b, fs, y0))
+        if self.adaptive:
+            y_error = jax.tree.map(lambda d: h * d, _tree_sum(tab.b_error, fs, y0))
+        else:
+            y_error = None
+        ks = jax.tree.map(lambda *f: h * jnp.stack(f), *fs)
+        if self.interpolation_cls is dfx.LocalLinearInterpolation:
+            dense_info = dict(y0=y0, y1=y1)
+        else:
+            dense_info = dict(y0=y0, y1=y1, k=ks)
+        if self.report_work:
+            y_error = (y_error, _work(nfe))
+        new_state = fs[-1] if tab.fsal else None
+        return y1, y_error, dense_info, new_state, dfx.RESULTS.successful

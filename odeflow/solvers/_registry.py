@@ -1,0 +1,63 @@
+"""Solvers by name: every `solver=` argument takes a diffrax solver or one of these."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import diffrax as dfx
+
+from ._erk import ERK
+from ._esdirk import ESDIRK
+
+_SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
+    "euler": (ERK.euler, "explicit Euler, fixed step (gradient descent); needs dt0"),
+    "heun": (lambda: ERK.of(dfx.Heun), "Heun's method, order 2, adaptive"),
+    "midpoint": (lambda: ERK.of(dfx.Midpoint), "explicit midpoint, order 2, adaptive"),
+    "bosh3": (lambda: ERK.of(dfx.Bosh3), "Bogacki-Shampine 3(2), adaptive"),
+    "tsit5": (lambda: ERK.of(dfx.Tsit5), "Tsitouras 5(4), adaptive, non-stiff"),
+    "dopri5": (lambda: ERK.of(dfx.Dopri5), "Dormand-Prince 5(4), adaptive, non-stiff"),
+    "dopri8": (lambda: ERK.of(dfx.Dopri8), "Dormand-Prince 8(7), adaptive, non-stiff"),
+    "implicit-euler": (ESDIRK.implicit_euler, "backward Euler, L-stable, AD Jacobian"),
+    "kvaerno3": (ESDIRK.kvaerno3, "Kvaerno 3(2) ESDIRK, L-stable, AD Jacobian"),
+    "kvaerno5": (ESDIRK.kvaerno5, "Kvaerno 5(4) ESDIRK, L-stable, AD Jacobian"),
+}
+
+
+def solver_names() -> list[str]:
+    """Registered solver names, in registry order."""
+    return list(_SOLVERS)
+
+
+def describe_solvers() -> dict[str, str]:
+    """Registered solver names with a one-line description each."""
+    return {name: doc for name, (_, doc) in _SOLVERS.items()}
+
+
+def get_solver(solver: str | dfx.AbstractSolver) -> dfx.AbstractSolver:
+    """A diffrax solver instance from an instance or a registered name.
+
+    Raises `ValueError` for an unknown name (listing the valid ones) and `TypeError`
+    for anything else."""
+    if isinstance(solver, dfx.AbstractSolver):
+        return solver
+    if isinstance(solver, str):
+        try:
+            factory, _ = _SOLVERS[solver.lower()]
+        except KeyError:
+            valid = ", ".join(_SOLVERS)
+            raise ValueError(
+                f"unknown solver {solver!r}; use one of: {valid}, or pass a diffrax "
+                "solver instance"
+            ) from None
+        return factory()
+    raise TypeError(
+        f"solver must be a registered name or a diffrax.AbstractSolver, got "
+        f"{type(solver).__name__}"
+    )
+
+
+def is_adaptive(solver: dfx.AbstractSolver) -> bool:
+    """Whether the solver provides an error estimate for adaptive step sizes."""
+    if isinstance(solver, ERK):
+        return solver.adaptive
+    return isinstance(solver, dfx.AbstractAdaptiveSolver)

@@ -1,0 +1,69 @@
+"""Work counts of one solve, returned as data (a pytree), never accumulated in globals."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Int
+
+NOT_COUNTED = -1
+"""Value of a count that the solver cannot report exactly (e.g. Newton iterations
+inside a diffrax built-in implicit solver)."""
+
+
+def _count(value) -> Int[Array, ""]:
+    return jnp.asarray(value, dtype=jnp.int32)
+
+
+class SolverStats(eqx.Module):
+    """Exact work counts of one solve (per sample under `vmap`).
+
+    **Fields:**
+
+    - `nfe`: vector-field evaluations. In `odeflow.gradient_flow` each one is a
+      gradient of the full-batch loss, i.e. one presentation of the training set.
+    - `num_steps`, `num_accepted`, `num_rejected`: steps attempted, accepted, rejected.
+    - `num_jacobians`: dense Jacobians formed (dense Hessians in gradient flow).
+    - `num_jvps`: Jacobian-vector products outside dense Jacobians (Hessian-vector
+      products in gradient flow).
+    - `num_linear_solves`: linear solves (one per Newton iteration).
+    - `num_factorizations`: LU factorisations of the iteration matrix.
+    - `num_newton_iters`: nonlinear-solver iterations.
+    - `num_newton_failures`: nonlinear solves that did not converge (step rejected).
+    - `num_loss_evals`: forward-only evaluations of a loss (used by stopping tests).
+
+    A count that cannot be obtained exactly is `-1` (`odeflow.solvers.NOT_COUNTED`).
+    """
+
+    nfe: Int[Array, ""]
+    num_steps: Int[Array, ""]
+    num_accepted: Int[Array, ""]
+    num_rejected: Int[Array, ""]
+    num_jacobians: Int[Array, ""]
+    num_jvps: Int[Array, ""]
+    num_linear_solves: Int[Array, ""]
+    num_factorizations: Int[Array, ""]
+    num_newton_iters: Int[Array, ""]
+    num_newton_failures: Int[Array, ""]
+    num_loss_evals: Int[Array, ""]
+
+    @classmethod
+    def make(cls, **counts) -> "SolverStats":
+        """Build stats from keyword counts; counts not given are 0."""
+        unknown = set(counts) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown SolverStats fields {sorted(unknown)}")
+        return cls(**{k: _count(counts.get(k, 0)) for k in cls.__dataclass_fields__})
+
+    def as_dict(self) -> dict:
+        """The counts as Python ints (or nested lists under `vmap`)."""
+        return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
+
+    def __add__(self, other: "SolverStats") -> "SolverStats":
+        def add(a, b):
+            unknown = (a == NOT_COUNTED) | (b == NOT_COUNTED)
+            return jnp.where(unknown, NOT_COUNTED, a + b)
+
+        return SolverStats(
+            **{k: add(getattr(self, k), getattr(other, k)) for k in self.__dataclass_fields__}
+        )
