@@ -1,0 +1,50 @@
+"""`FlowResult`: what a training run returns, for ODE solvers and optax alike."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PyTree
+
+from ..solvers import SolverStats
+
+STATUSES = ("target_reached", "horizon_reached", "max_steps_reached", "failed")
+"""Names of `FlowResult.status` codes, by index."""
+TARGET_REACHED, HORIZON_REACHED, MAX_STEPS_REACHED, FAILED = range(4)
+
+
+class FlowResult(eqx.Module):
+    """Result of `gradient_flow` or `optimize` (batched under `vmap`).
+
+    - `params`: final parameters (same structure as the initial ones).
+    - `loss`: full-batch loss at `params`.
+    - `t`: flow time reached (`gradient_flow`) or iterations done (`optimize`).
+    - `stats`: `SolverStats`; `nfe` counts gradient evaluations (full-batch
+      presentations), Hessian work is counted separately.
+    - `status`: index into `odeflow.training.STATUSES`.
+    - `loss_history`: loss at the start and after each accepted step/iteration,
+      padded with NaN; `history_t` the matching flow times (or iteration numbers).
+    """
+
+    params: PyTree
+    loss: Float[Array, ""]
+    t: Float[Array, ""]
+    stats: SolverStats
+    status: Int[Array, ""]
+    loss_history: Float[Array, " n"]
+    history_t: Float[Array, " n"]
+
+    @property
+    def reached_target(self) -> Bool[Array, "..."]:
+        return self.status == TARGET_REACHED
+
+    @property
+    def status_name(self) -> str:
+        """Readable status of an unbatched result."""
+        return STATUSES[int(self.status)]
+
+
+def clean_history(values, times):
+    """Replace diffrax's `inf` padding of unused save slots by NaN."""
+    unused = ~jnp.isfinite(times)
+    return jnp.where(unused, jnp.nan, values), jnp.where(unused, jnp.nan, times)
