@@ -1,0 +1,121 @@
+"""The registered problems: Owens & Filkin's sigmoid/least-squares class and small
+classifiers on generated or package-shipped data (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+
+from ._mlp import (
+    apply_mlp,
+    argmax_accuracy,
+    binary_cross_entropy,
+    cross_entropy,
+    init_mlp,
+    sign_accuracy,
+    sum_of_squares,
+    threshold_accuracy,
+)
+from ._task import Task
+
+
+def _sigmoid_task(name, description, x, y, sizes, dtype):
+    data = {"x": jnp.asarray(x, dtype), "y": jnp.asarray(y, dtype)}
+    return Task(
+        name=name,
+        description=description,
+        data=data,
+        init_fn=lambda key: init_mlp(key, sizes, dtype, scale="uniform"),
+        apply_fn=functools.partial(apply_mlp, hidden="sigmoid", output="sigmoid"),
+        loss_fn=sum_of_squares,
+        accuracy_fn=threshold_accuracy,
+    )
+
+
+def xor(dtype=jnp.float64) -> Task:
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    y = np.array([[0], [1], [1], [0]])
+    return _sigmoid_task("xor", "XOR, 2-2-1 sigmoid net, sum of squares", x, y, (2, 2, 1), dtype)
+
+
+def encoder(dtype=jnp.float64) -> Task:
+    eye = np.eye(8)
+    return _sigmoid_task(
+        "encoder", "8-3-8 encoder, sigmoid, sum of squares", eye, eye, (8, 3, 8), dtype
+    )
+
+
+def parity4(dtype=jnp.float64) -> Task:
+    x = np.array(list(itertools.product([0, 1], repeat=4)))
+    y = (x.sum(axis=1) % 2)[:, None]
+    return _sigmoid_task(
+        "parity4", "4-bit parity, 4-4-1 sigmoid net, sum of squares", x, y, (4, 4, 1), dtype
+    )
+
+
+def _classifier(name, description, split, sizes, dtype, hidden="tanh"):
+    x, y, x_test, y_test = split
+    data = {
+        "x": jnp.asarray(x, dtype),
+        "y": jnp.asarray(y),
+        "x_test": jnp.asarray(x_test, dtype),
+        "y_test": jnp.asarray(y_test),
+    }
+    binary = sizes[-1] == 1
+    return Task(
+        name=name,
+        description=description,
+        data=data,
+        init_fn=lambda key: init_mlp(key, sizes, dtype),
+        apply_fn=functools.partial(apply_mlp, hidden=hidden, output=None),
+        loss_fn=binary_cross_entropy if binary else cross_entropy,
+        accuracy_fn=sign_accuracy if binary else argmax_accuracy,
+    )
+
+
+def _split(x, y, test_fraction=0.2, seed=0):
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = int(round(test_fraction * len(x)))
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]
+
+
+def digits(dtype=jnp.float64, hidden: int = 32) -> Task:
+    """scikit-learn's 8x8 digits (shipped with the package), pixels scaled to [0, 1],
+    80/20 split, MLP 64-`hidden`-10 with tanh, cross-entropy."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    split = _split(d.data / 16.0, d.target.astype(np.int32))
+    sizes = (64, hidden, 10)
+    n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return _classifier("digits", f"sklearn digits, MLP 64-{hidden}-10 ({n} params)", split, sizes, dtype)
+
+
+def moons(dtype=jnp.float64, n_samples: int = 200) -> Task:
+    """Two interleaved half circles (scikit-learn generator, noise 0.2, fixed seed),
+    MLP 2-16-16-1 with tanh, logistic loss."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=n_samples, noise=0.2, random_state=0)
+    split = _split(x, y.astype(np.float64))
+    return _classifier("moons", "2-D moons, MLP 2-16-16-1", split, (2, 16, 16, 1), dtype)
+
+
+def mnist1d(dtype=jnp.float64, num_samples: int = 2000, hidden: int = 64) -> Task:
+    """MNIST-1D (Greydanus 2020) generated locally by the `mnist1d` package's
+    generator (no download), MLP 40-`hidden`-10 with tanh, cross-entropy."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    d = make_dataset(args)
+    x = np.concatenate([d["x"], d["x_test"]])
+    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int32)
+    x = (x - x.mean()) / x.std()
+    split = _split(x, y)
+    sizes = (40, hidden, 10)
+    return _classifier("mnist1d", f"MNIST-1D, MLP 40-{hidden}-10", split, sizes, dtype)
