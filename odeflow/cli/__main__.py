@@ -1,0 +1,3 @@
+from ._main import entry_point
+
+entry_point()

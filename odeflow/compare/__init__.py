@@ -1,0 +1,12 @@
+"""Side-by-side training comparison: ODE solvers against tuned optax optimizers and
+the scipy approach of the original article."""
+
+from ._methods import Method, get_method, method_names
+from ._report import markdown, print_table, summarize, to_json, write_report
+from ._runner import CompareResult, compare
+from ._scipy import scipy_flow
+
+__all__ = [
+    "CompareResult", "Method", "compare", "get_method", "markdown", "method_names",
+    "print_table", "scipy_flow", "summarize", "to_json", "write_report",
+]

@@ -1,0 +1,78 @@
+"""Training methods by name for `compare` and the CLI, each with its tuning grid."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import optax
+
+from ..solvers import solver_names
+
+LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+ADAM_GRID = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+RTOL_GRID = (1e-2, 1e-3, 1e-4)
+SCIPY_TOLERANCES = (1e-6, 1e-8)  # (rtol, atol) of the original article
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A training method.
+
+    - `kind`: `"optax"` (grid over learning rates), `"flow"` (an ODE solver; grid
+      over `rtol` with `atol = rtol`, or over the step `dt0` for fixed-step Euler),
+      or `"scipy"` (scipy.integrate with a finite-difference Jacobian, untuned, at
+      the original article's tolerances).
+    - `grid`: the values tried; `setting` names what they are.
+    """
+
+    name: str
+    kind: str
+    description: str
+    grid: tuple
+    setting: str
+    make_optimizer: Callable[[], optax.GradientTransformation] | None = None
+
+
+def _adam():
+    return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+
+
+def _gd():
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+
+
+def _momentum():
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.9)
+
+
+_METHODS = {
+    "gd": Method("gd", "optax", "gradient descent (optax.sgd)", LR_GRID, "lr", _gd),
+    "momentum": Method(
+        "momentum", "optax", "heavy ball, momentum 0.9", LR_GRID[:-2], "lr", _momentum
+    ),
+    "adam": Method("adam", "optax", "Adam (optax.adam)", ADAM_GRID, "lr", _adam),
+    "lbfgs": Method(
+        "lbfgs", "optax", "L-BFGS with zoom line search (optax.lbfgs)", (None,), "lr", optax.lbfgs
+    ),
+    "euler": Method("euler", "flow", "explicit Euler, fixed step (= gd)", LR_GRID, "dt0"),
+    "scipy-vode-bdf": Method(
+        "scipy-vode-bdf", "scipy", "scipy vode BDF, FD Jacobian", (SCIPY_TOLERANCES,), "rtol,atol"
+    ),
+    "scipy-lsoda": Method(
+        "scipy-lsoda", "scipy", "scipy LSODA, FD Jacobian", (SCIPY_TOLERANCES,), "rtol,atol"
+    ),
+}
+for _name in ("tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5"):
+    assert _name in solver_names()
+    _METHODS[_name] = Method(_name, "flow", f"gradient flow, {_name}", RTOL_GRID, "rtol")
+
+
+def method_names() -> list[str]:
+    return list(_METHODS)
+
+
+def get_method(name: str) -> Method:
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r}; use one of: {', '.join(_METHODS)}")
+    return _METHODS[name]

@@ -1,0 +1,187 @@
+"""Tables, JSON and plots of a `CompareResult`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._runner import CompareResult
+
+COLUMNS = ("method", "setting", "reached", "time median [min, max] s", "compile s",
+           "presentations", "HVPs", "Jacobians", "linear solves", "steps (rej.)", "final loss")
+
+
+def summarize(result: CompareResult) -> list[dict]:
+    """One row per method: seeds reaching the target and, over those seeds, the
+    median, min and max of time and work."""
+    rows = []
+    for method in result.config["methods"]:
+        recs = [r for r in result.records if r["method"] == method]
+        hit = [r for r in recs if r["reached"]] or []
+        med = lambda key: float(np.median([r[key] for r in hit])) if hit else None
+        rows.append({
+            "method": method,
+            "setting": result.tuning.get(method, {}).get("chosen", recs[0]["setting"]),
+            "seeds_reached": len(hit), "seeds": len(recs),
+            "time_median_s": med("time_s"),
+            "time_min_s": min((r["time_s"] for r in hit), default=None),
+            "time_max_s": max((r["time_s"] for r in hit), default=None),
+            "compile_s": recs[0]["compile_s"],
+            "presentations_median": med("presentations"), "hvps_median": med("hvps"),
+            "jacobians_median": med("jacobians"), "linear_solves_median": med("linear_solves"),
+            "steps_median": med("steps"), "rejected_median": med("rejected"),
+            "final_loss_median": float(np.median([r["loss"] for r in recs])),
+        })
+    return rows
+
+
+def _fmt(x, spec=".3g"):
+    if x is None:
+        return "–"
+    if isinstance(x, (list, tuple)):
+        return ",".join(_fmt(v) for v in x)
+    return format(x, spec) if isinstance(x, (int, float)) else str(x)
+
+
+def table_rows(result: CompareResult) -> list[list[str]]:
+    rows = []
+    for s in summarize(result):
+        timing = "–" if s["time_median_s"] is None else (
+            f"{s['time_median_s']:.3g} [{s['time_min_s']:.3g}, {s['time_max_s']:.3g}]")
+        rows.append([
+            s["method"], _fmt(s["setting"]), f"{s['seeds_reached']}/{s['seeds']}", timing,
+            _fmt(s["compile_s"], ".2f"), _fmt(s["presentations_median"]), _fmt(s["hvps_median"]),
+            _fmt(s["jacobians_median"]), _fmt(s["linear_solves_median"]),
+            f"{_fmt(s['steps_median'])} ({_fmt(s['rejected_median'])})",
+            _fmt(s["final_loss_median"]),
+        ])
+    return rows
+
+
+def markdown(result: CompareResult) -> str:
+    c = result.config
+    lines = [
+        f"Task `{c['task']}` ({c['task_description']}, {c['num_params']} parameters), "
+        f"target loss {c['target']:g}, {len(c['seeds'])} seeds, {c['dtype']}. Times and "
+        "work are medians over the seeds that reached the target (min and max in brackets).",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
+    lines += ["", "Tuning grids (value: seeds reached, median presentations):", ""]
+    for method, tune in result.tuning.items():
+        grid = "; ".join(f"{_fmt(g['value'])}: {g['seeds_reached']}, {_fmt(g['median_evals'])}"
+                         for g in tune["grid"])
+        lines.append(f"- {method} ({tune['setting']}): {grid} → chosen {_fmt(tune['chosen'])}")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(result: CompareResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.config['task']}: time to loss {result.config['target']:g}")
+    for col in COLUMNS:
+        table.add_column(col)
+    for row in table_rows(result):
+        table.add_row(*row)
+    Console(width=170).print(table)
+
+
+def machine_info() -> dict:
+    import diffrax
+    import equinox
+    import jax
+    import optax
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "devices": [str(d) for d in jax.devices()],
+        "python": sys.version.split()[0], "jax": jax.__version__, "diffrax": diffrax.__version__,
+        "equinox": equinox.__version__, "optax": optax.__version__,
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def to_json(result: CompareResult, command: str | None = None) -> dict:
+    return {
+        "config": result.config, "machine": machine_info(), "command": command,
+        "summary": summarize(result), "tuning": result.tuning, "records": result.records,
+    }
+
+
+def plot(result: CompareResult, path: Path) -> None:
+    """Loss against wall time and against gradient evaluations: median over seeds
+    (line) and the spread between min and max (band). Within an ODE run the
+    evaluations and time are spread evenly over its accepted steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for method in result.config["methods"]:
+        recs = [r for r in result.records if r["method"] == method and r["loss_history"]]
+        if not recs:
+            continue
+        for ax, key in zip(axes, ("time_s", "presentations")):
+            grid = np.geomspace(1e-6, 1.0, 100)
+            curves = []
+            for r in recs:
+                frac = np.linspace(0.0, 1.0, len(r["loss_history"]))
+                curves.append(np.interp(grid, frac, r["loss_history"]) if len(frac) > 1
+                              else np.full_like(grid, r["loss_history"][0]))
+                ax.plot(frac * r[key], r["loss_history"], alpha=0.15, lw=0.8)
+            x = grid * np.median([max(r[key], 1e-12) for r in recs])
+            curves = np.array(curves)
+            line, = ax.plot(x, np.median(curves, axis=0), lw=2, label=method)
+            ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.15, color=line.get_color())
+    for ax, label in zip(axes, ("wall time [s]", "gradient evaluations (presentations)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.axhline(result.config["target"], color="k", ls=":", lw=1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("full-batch loss")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{result.config['task']}: {len(result.config['seeds'])} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(result: CompareResult, out: str | Path, command: str | None = None) -> dict:
+    """Write `results.json`, `results.md` and `loss.png` to the folder `out`
+    (each written to a temporary file and renamed). Returns the paths."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write to output folder {str(out)!r} ({err.strerror}); "
+                         "choose another with --out") from None
+    name = result.config["task"]
+    paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md", "plot": out / f"{name}.png"}
+    _atomic_write(paths["json"], json.dumps(to_json(result, command), indent=1))
+    _atomic_write(paths["markdown"], markdown(result))
+    plot(result, paths["plot"])
+    return paths

@@ -1,0 +1,221 @@
+"""`compare`: every method from identical initial parameters on every seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..tasks import Task, get_task
+from ..training import STATUSES, gradient_flow, optimize
+from ._methods import Method, get_method
+from ._scipy import scipy_flow
+
+HORIZON = 1e8  # flow time is not the stopping rule: the target and max_steps are
+
+
+@dataclasses.dataclass
+class CompareResult:
+    """Everything `compare` measured.
+
+    - `records`: one dict per (method, seed) with status, time, work counts, loss,
+      accuracy and a thinned loss history.
+    - `tuning`: per method, the grid tried and what each value achieved.
+    - `config`: the task, target, seeds and limits used.
+    """
+
+    records: list[dict]
+    tuning: dict[str, dict]
+    config: dict
+
+
+def _seeds(seeds) -> list[int]:
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a positive count, got {seeds}")
+        return list(range(seeds))
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; pass a count or a list of integer seeds")
+    return seeds
+
+
+class _Runner:
+    """Runs one method at one setting on one seed (or a batch), reusing compiled code."""
+
+    def __init__(self, task: Task, target: float, max_steps: int):
+        self.task, self.target, self.max_steps = task, target, max_steps
+        self._optimizers = {}
+
+    def optimizer(self, method: Method):
+        if method.name not in self._optimizers:
+            self._optimizers[method.name] = method.make_optimizer()
+        return self._optimizers[method.name]
+
+    def run(self, method: Method, setting, params):
+        if method.kind == "optax":
+            opt = self.optimizer(method)
+            state = opt.init(params)
+            if setting is not None:
+                dtype = jax.tree.leaves(params)[0].dtype
+                hyper = dict(state.hyperparams, learning_rate=jnp.asarray(setting, dtype))
+                state = state._replace(hyperparams=hyper)
+            return optimize(self.task.loss, params, opt, target_loss=self.target,
+                            max_iters=self.max_steps, opt_state=state)
+        kwargs = dict(target_loss=self.target, max_steps=self.max_steps, throw=False)
+        if method.name == "euler":
+            kwargs.update(dt0=setting, t1=setting * self.max_steps)
+        else:
+            kwargs.update(rtol=setting, atol=setting, t1=HORIZON)
+        return gradient_flow(self.task.loss, params, solver=method.name, **kwargs)
+
+    def run_batch(self, method: Method, setting, batch):
+        return jax.vmap(lambda p: self.run(method, setting, p))(batch)
+
+
+def _tune(runner: _Runner, method: Method, batch) -> tuple[object, dict]:
+    """Best grid value: most seeds reaching the target, then fewest median gradient
+    evaluations over those seeds."""
+    rows, best, best_key = [], None, None
+    for setting in method.grid:
+        res = runner.run_batch(method, setting, batch)
+        reached = np.asarray(res.reached_target)
+        nfe = np.asarray(res.stats.nfe)
+        median = float(np.median(nfe[reached])) if reached.any() else None
+        rows.append({"value": setting, "seeds_reached": int(reached.sum()), "median_evals": median})
+        key = (int(reached.sum()), -(median if median is not None else np.inf))
+        if best_key is None or key > best_key:
+            best, best_key = setting, key
+    return best, {"setting": method.setting, "grid": rows, "chosen": best}
+
+
+def _thin(values, times, n=200):
+    keep = np.isfinite(values) & np.isfinite(times)
+    values, times = np.asarray(values)[keep], np.asarray(times)[keep]
+    idx = np.unique(np.linspace(0, len(values) - 1, min(n, len(values))).astype(int)) if len(values) else []
+    return [float(v) for v in values[idx]], [float(t) for t in times[idx]]
+
+
+def _record(task, method, setting, seed, res, time_s, compile_s) -> dict:
+    metrics = {k: float(v) for k, v in task.metrics(res.params).items()}
+    stats = res.stats.as_dict()
+    hist, hist_t = _thin(np.asarray(res.loss_history), np.asarray(res.history_t))
+    return {
+        "method": method.name, "seed": seed, "setting": setting,
+        "status": STATUSES[int(res.status)], "reached": bool(res.reached_target),
+        "time_s": time_s, "compile_s": compile_s, "loss": float(res.loss),
+        "accuracy": metrics["accuracy"], "test_accuracy": metrics.get("test_accuracy"),
+        "presentations": stats["nfe"], "hvps": stats["num_jvps"],
+        "jacobians": stats["num_jacobians"], "linear_solves": stats["num_linear_solves"],
+        "steps": stats["num_steps"], "accepted": stats["num_accepted"],
+        "rejected": stats["num_rejected"], "newton_failures": stats["num_newton_failures"],
+        "loss_evals": stats["num_loss_evals"], "loss_history": hist, "history_t": hist_t,
+    }
+
+
+def _scipy_record(task, method, seed, params, target, time_cap) -> dict:
+    rtol, atol = method.grid[0]
+    out = scipy_flow(task.loss, params, integrator=method.name.removeprefix("scipy-"),
+                     target=target, rtol=rtol, atol=atol, time_cap=time_cap)
+    metrics = {k: float(v) for k, v in task.metrics(out["params"]).items()}
+    hist, hist_t = _thin(out["loss_history"], out["history_t"])
+    return {
+        "method": method.name, "seed": seed, "setting": [rtol, atol], "status": out["status"],
+        "reached": out["status"] == "target_reached", "time_s": out["time_s"], "compile_s": 0.0,
+        "loss": out["loss"], "accuracy": metrics["accuracy"],
+        "test_accuracy": metrics.get("test_accuracy"), "presentations": out["nfe"], "hvps": 0,
+        "jacobians": out["num_jacobians"], "linear_solves": -1, "steps": out["num_steps"],
+        "accepted": -1, "rejected": -1, "newton_failures": -1, "loss_evals": len(out["loss_history"]),
+        "loss_history": hist, "history_t": hist_t,
+    }
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    return out, time.perf_counter() - start
+
+
+def compare(
+    task: str | Task,
+    methods: Sequence[str],
+    *,
+    seeds: int | Sequence[int] = 8,
+    target: float = 1e-3,
+    max_steps: int = 20_000,
+    repeats: int = 3,
+    scipy_time_cap: float = 30.0,
+    dtype=jnp.float64,
+    progress: Callable[[str], None] | None = None,
+) -> CompareResult:
+    """Train `task` with every method from the same initial parameters per seed.
+
+    Optax methods get their learning rate and ODE methods their tolerance (Euler its
+    step) from a grid, chosen on the same seeds (most seeds reaching the target, then
+    fewest gradient evaluations); the grids are reported. Each method is then timed
+    per seed, `repeats` times interleaved across methods (median kept), after a
+    warm-up call that measures compile time. scipy methods run once per seed,
+    untuned, at the article's tolerances, capped at `scipy_time_cap` seconds.
+
+    **Arguments:** `task` (name or `Task`), `methods` (names, see `method_names()`),
+    `seeds` (count or list), `target` (full-batch loss), `max_steps` (iterations or
+    solver steps), `repeats`, `scipy_time_cap`, `dtype` (of a task given by name),
+    `progress` (called with a line of text as work proceeds).
+
+    **Returns:** a `CompareResult`; see `odeflow.compare.write_report` for files.
+    """
+    task = get_task(task, dtype=dtype) if isinstance(task, str) else task
+    methods = [get_method(m) for m in methods]
+    if not methods:
+        raise ValueError("methods is empty; pass names such as ['adam', 'tsit5']")
+    if not (np.isfinite(target) and target > 0):
+        raise ValueError(f"target must be a positive loss, got {target}")
+    if repeats < 1 or max_steps < 1:
+        raise ValueError("repeats and max_steps must be positive integers")
+    seeds = _seeds(seeds)
+    say = progress or (lambda line: None)
+    batch = task.init_batch(seeds)
+    param = lambda i: jax.tree.map(lambda x: x[i], batch)
+    runner = _Runner(task, target, max_steps)
+    tuning, chosen, compile_s = {}, {}, {}
+    for method in methods:
+        if method.kind == "scipy":
+            continue
+        say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
+        chosen[method.name], tuning[method.name] = _tune(runner, method, batch)
+        warm = lambda: runner.run(method, chosen[method.name], param(0))
+        _, first = _timed(warm)
+        _, second = _timed(warm)
+        compile_s[method.name] = max(first - second, 0.0)
+    times = {(m.name, i): [] for m in methods for i in range(len(seeds))}
+    results = {}
+    for rep in range(repeats):
+        say(f"timing repetition {rep + 1}/{repeats}")
+        for i in range(len(seeds)):
+            for method in methods:
+                if method.kind == "scipy":
+                    continue
+                res, t = _timed(lambda: runner.run(method, chosen[method.name], param(i)))
+                times[(method.name, i)].append(t)
+                results[(method.name, i)] = res
+    records = []
+    for method in methods:
+        for i, seed in enumerate(seeds):
+            if method.kind == "scipy":
+                say(f"{method.name} seed {seed} (cap {scipy_time_cap:g} s)")
+                records.append(_scipy_record(task, method, seed, param(i), target, scipy_time_cap))
+                continue
+            t = float(np.median(times[(method.name, i)]))
+            records.append(_record(task, method, chosen[method.name], seed,
+                                   results[(method.name, i)], t, compile_s[method.name]))
+    config = {
+        "task": task.name, "task_description": task.description, "num_params": task.num_params,
+        "target": target, "seeds": seeds, "methods": [m.name for m in methods],
+        "max_steps": max_steps, "repeats": repeats, "scipy_time_cap_s": scipy_time_cap,
+        "dtype": str(jax.tree.leaves(batch)[0].dtype),
+    }
+    return CompareResult(records=records, tuning=tuning, config=config)
