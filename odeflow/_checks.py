@@ -35,8 +35,9 @@ def check_positive_int(value, name: str) -> None:
 
 
 def check_float_tree(tree, name: str) -> None:
-    """Every array leaf is floating point, and (when concrete) finite."""
-    leaves = jax.tree_util.tree_leaves(tree)
+    """Every array leaf is floating point, and (when concrete) finite. Leaves that are
+    not arrays (an equinox model's activation functions) are left alone."""
+    leaves = [x for x in jax.tree_util.tree_leaves(tree) if isinstance(x, (jax.Array, np.ndarray))]
     if not leaves:
         raise ValueError(f"{name} has no array leaves; pass a pytree of float arrays")
     for leaf in leaves:

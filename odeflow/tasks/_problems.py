@@ -58,13 +58,14 @@ def parity4(dtype=jnp.float64) -> Task:
 
 def _classifier(name, description, split, sizes, dtype, hidden="tanh"):
     x, y, x_test, y_test = split
+    binary = sizes[-1] == 1
+    label_dtype = dtype if binary else jnp.int32  # binary labels enter the loss as floats
     data = {
         "x": jnp.asarray(x, dtype),
-        "y": jnp.asarray(y),
+        "y": jnp.asarray(y, label_dtype),
         "x_test": jnp.asarray(x_test, dtype),
-        "y_test": jnp.asarray(y_test),
+        "y_test": jnp.asarray(y_test, label_dtype),
     }
-    binary = sizes[-1] == 1
     return Task(
         name=name,
         description=description,

@@ -1,0 +1,61 @@
+"""Solutions against references: closed forms, scipy Radau, convergence orders."""
+
+import diffrax as dfx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.linalg import expm
+
+import odeflow
+
+A = np.array([[-2.0, 1.0], [1.0, -3.0]])
+Y0 = np.array([1.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    "name, order", [("euler", 1), ("heun", 2), ("bosh3", 3), ("tsit5", 5), ("dopri5", 5),
+                    ("implicit-euler", 1), ("kvaerno3", 3), ("kvaerno5", 5)]
+)
+def test_convergence_order(name, order):
+    """Slope of log error against log step on a linear problem, fixed steps."""
+    exact = expm(A * 1.0) @ Y0
+    steps = [1 / 8, 1 / 16, 1 / 32] if order < 5 else [1 / 16, 1 / 32, 1 / 64]
+    errors = []
+    for h in steps:
+        solver = odeflow.solvers.get_solver(name)
+        sol = dfx.diffeqsolve(dfx.ODETerm(lambda t, y, a: jnp.asarray(A) @ y), solver, 0.0, 1.0,
+                              h, jnp.asarray(Y0), stepsize_controller=dfx.ConstantStepSize())
+        errors.append(float(np.abs(np.asarray(sol.ys[-1]) - exact).max()))
+    slope = np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert slope == pytest.approx(order, abs=0.5), (errors, slope)
+
+
+def _robertson(t, y, args):
+    y1, y2, y3 = y
+    return jnp.stack([-0.04 * y1 + 1e4 * y2 * y3,
+                      0.04 * y1 - 1e4 * y2 * y3 - 3e7 * y2**2,
+                      3e7 * y2**2])
+
+
+@pytest.mark.parametrize("name", ["kvaerno3", "kvaerno5", "implicit-euler"])
+def test_robertson_against_radau(name):
+    y0 = np.array([1.0, 0.0, 0.0])
+    ref = solve_ivp(lambda t, y: np.asarray(_robertson(t, jnp.asarray(y), None)), (0, 100.0), y0,
+                    method="Radau", rtol=1e-10, atol=1e-14).y[:, -1]
+    rtol = 1e-4 if name == "implicit-euler" else 1e-7
+    sol = odeflow.solve(_robertson, jnp.asarray(y0), t0=0.0, t1=100.0, solver=name, rtol=rtol,
+                        atol=1e-11, max_steps=200_000)
+    err = np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1e-10)
+    assert err.max() < (2e-2 if name == "implicit-euler" else 1e-4), err
+    assert int(sol.stats.num_newton_failures) >= 0 and bool(sol.success)
+
+
+def test_pytree_state_and_saveat():
+    y0 = {"a": jnp.ones(2), "b": jnp.array(2.0)}
+    vf = lambda t, y, args: {"a": -y["a"], "b": -2 * y["b"]}
+    ts = jnp.linspace(0.0, 1.0, 5)
+    sol = odeflow.solve(vf, y0, t0=0.0, t1=1.0, solver="kvaerno5", saveat=dfx.SaveAt(ts=ts),
+                        rtol=1e-8, atol=1e-10)
+    assert sol.ys["a"].shape == (5, 2)
+    np.testing.assert_allclose(sol.ys["b"], 2 * np.exp(-2 * np.asarray(ts)), rtol=1e-5)
