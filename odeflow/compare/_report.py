@@ -85,13 +85,14 @@ def markdown(result: CompareResult) -> str:
 
 def print_table(result: CompareResult) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{result.config['task']}: time to loss {result.config['target']:g}")
     for col in COLUMNS:
-        table.add_column(col)
+        table.add_column(escape(col))
     for row in table_rows(result):
-        table.add_row(*row)
+        table.add_row(*map(escape, row))
     Console(width=170).print(table)
 
 
@@ -128,32 +129,42 @@ def to_json(result: CompareResult, command: str | None = None) -> dict:
     }
 
 
+def _curve(record, key):
+    """(x, loss) of one run: x is the cumulative time or gradient evaluations at each
+    history point, spread evenly over the run's steps (exact for optax, where the
+    history is per iteration; for ODE solvers the work per step varies a little)."""
+    loss = np.asarray(record["loss_history"])
+    frac = np.linspace(0.0, 1.0, len(loss))
+    return frac * record[key], loss
+
+
 def plot(result: CompareResult, path: Path) -> None:
-    """Loss against wall time and against gradient evaluations: median over seeds
-    (line) and the spread between min and max (band). Within an ODE run the
-    evaluations and time are spread evenly over its accepted steps."""
+    """Loss against wall time and against gradient evaluations per method: each seed
+    (thin), the median over seeds (thick) and the min-max band. A run that stopped
+    holds its final loss."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for method in result.config["methods"]:
-        recs = [r for r in result.records if r["method"] == method and r["loss_history"]]
-        if not recs:
-            continue
-        for ax, key in zip(axes, ("time_s", "presentations")):
-            grid = np.geomspace(1e-6, 1.0, 100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for m, method in enumerate(result.config["methods"]):
+        recs = [r for r in result.records if r["method"] == method and len(r["loss_history"]) > 1]
+        color = colors[m % len(colors)]
+        for ax, key, floor in zip(axes, ("time_s", "presentations"), (1e-5, 1.0)):
+            if not recs:
+                continue
+            top = max(max(r[key] for r in recs), floor * 10)
+            grid = np.geomspace(floor, top, 200)
             curves = []
             for r in recs:
-                frac = np.linspace(0.0, 1.0, len(r["loss_history"]))
-                curves.append(np.interp(grid, frac, r["loss_history"]) if len(frac) > 1
-                              else np.full_like(grid, r["loss_history"][0]))
-                ax.plot(frac * r[key], r["loss_history"], alpha=0.15, lw=0.8)
-            x = grid * np.median([max(r[key], 1e-12) for r in recs])
+                x, loss = _curve(r, key)
+                ax.plot(np.maximum(x, floor), loss, color=color, alpha=0.2, lw=0.7)
+                curves.append(np.interp(grid, x, loss, left=loss[0], right=loss[-1]))
             curves = np.array(curves)
-            line, = ax.plot(x, np.median(curves, axis=0), lw=2, label=method)
-            ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.15, color=line.get_color())
+            ax.plot(grid, np.median(curves, axis=0), color=color, lw=2, label=method)
+            ax.fill_between(grid, curves.min(0), curves.max(0), color=color, alpha=0.12)
     for ax, label in zip(axes, ("wall time [s]", "gradient evaluations (presentations)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -161,7 +172,8 @@ def plot(result: CompareResult, path: Path) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("full-batch loss")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{result.config['task']}: {len(result.config['seeds'])} seeds")
+    fig.suptitle(f"{result.config['task']}: {len(result.config['seeds'])} seeds, "
+                 f"target {result.config['target']:g}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
