@@ -131,7 +131,7 @@ def _gradient_flow(
     loss_evals = 1 + (0 if event is None else sol.stats.num_steps + 1)
     if history:
         loss_hist, t_hist = clean_history(sol.ys[1], sol.ts[1])
-        loss_evals = loss_evals + sol.stats.num_accepted + 1
+        loss_evals = loss_evals + sol.stats.num_steps + 1  # diffrax evaluates per attempt
     else:
         loss_hist = t_hist = jnp.full((0,), jnp.nan, final_loss.dtype)
     stats = eqx.tree_at(lambda s: s.num_loss_evals, sol.stats, jnp.asarray(loss_evals, jnp.int32))

@@ -88,3 +88,31 @@ def test_max_steps_status_and_errors():
     with pytest.raises(ValueError, match="kvaerno5"):
         odeflow.gradient_flow(loss, P0, solver="bdf9")
     assert STATUSES[0] == "target_reached"
+
+
+@pytest.mark.parametrize("history", [True, False])
+@pytest.mark.parametrize("target", [1e-4, None])
+def test_presentations_and_loss_evals_are_exact(history, target):
+    """Every forward pass of the loss (inside a gradient or alone) is one of the
+    counted evaluations."""
+    calls = [0]
+
+    def bump():
+        calls[0] += 1
+
+    def counted_loss(p):
+        jax.debug.callback(bump)
+        return loss(p)
+
+    res = odeflow.gradient_flow(counted_loss, P0, solver="tsit5", rtol=1e-6, atol=1e-8, t1=100.0,
+                                target_loss=target, history=history)
+    jax.effects_barrier()
+    assert calls[0] == int(res.stats.nfe) + int(res.stats.num_loss_evals)
+
+
+def test_inside_jit_equals_eager():
+    run = lambda p: odeflow.gradient_flow(loss, p, solver="kvaerno3", rtol=1e-5, atol=1e-7,
+                                          t1=5.0)
+    eager, jitted = run(P0), jax.jit(run)(P0)
+    np.testing.assert_allclose(jitted.params["w"], eager.params["w"], rtol=1e-12)
+    assert int(jitted.stats.nfe) == int(eager.stats.nfe)
