@@ -26,7 +26,6 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from odeflow.compare import compare, print_table, write_report  # noqa: E402
-from odeflow.compare._report import machine_info  # noqa: E402
 
 ODE = ["euler", "tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5"]
 OPTAX = ["gd", "momentum", "adam", "lbfgs"]
@@ -55,6 +54,38 @@ def best(summary, names):
     return min(rows, key=lambda r: (-r["seeds_reached"], r["time_median_s"]))["method"]
 
 
+def headline(tasks: list[str], command: str) -> tuple[dict, str]:
+    """Headline ratios from the per-task JSON results (so the tables can be remade
+    without rerunning)."""
+    out = RESULTS / "compare"
+    data = {t: json.loads((out / f"{t}.json").read_text()) for t in tasks}
+    first = next(iter(data.values()))
+    machine, cfg = first["machine"], first["config"]
+    head = {"machine": machine, "measured_by": first["command"], "report_command": command,
+            "tasks": {}}
+    lines = [f"Target loss {cfg['target']:g}, {len(cfg['seeds'])} seeds, {cfg['dtype']}, "
+             f"{machine['cpu']} ({machine['cores']} cores), jax {machine['jax']}.", "",
+             "| task | params | best ODE method | best optax | ODE vs scipy-vode-bdf | "
+             "ODE vs scipy-lsoda | ODE vs tuned Adam |", "|---|---|---|---|---|---|---|"]
+    fmt = lambda r: "–" if not r or r["median"] is None else (
+        f"{r['median']:.3g}x [{r['min']:.3g}, {r['max']:.3g}] ({r['seeds']} seeds)")
+    for task, d in data.items():
+        methods, records = d["config"]["methods"], d["records"]
+        ode, opt = best(d["summary"], ODE), best(d["summary"], OPTAX)
+        entry = {"best_ode": ode, "best_optax": opt}
+        for peer in ("scipy-vode-bdf", "scipy-lsoda", "adam"):
+            if ode and peer in methods:
+                entry[f"vs_{peer}"] = paired_ratio(records, peer, ode)
+        head["tasks"][task] = entry
+        lines.append(f"| {task} | {d['config']['num_params']} | {ode} | {opt} | "
+                     f"{fmt(entry.get('vs_scipy-vode-bdf'))} | {fmt(entry.get('vs_scipy-lsoda'))} | "
+                     f"{fmt(entry.get('vs_adam'))} |")
+    lines += ["", "Ratios are time(peer) / time(best ODE method) per seed, over the seeds "
+              "where both reached the target (median [min, max]); above 1 means the ODE "
+              "method is faster. Best = most seeds reaching the target, then lowest median time."]
+    return head, "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="xor,encoder,parity4")
@@ -63,44 +94,24 @@ def main() -> None:
     parser.add_argument("--scipy-time-cap", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 seeds, adam/kvaerno3/scipy only")
+    parser.add_argument("--report-only", action="store_true",
+                        help="remake the headline tables from existing JSON results")
     args = parser.parse_args()
+    tasks = args.tasks.split(",")
     methods = OPTAX + ODE + SCIPY
     if args.quick:
         args.seeds, args.repeats, methods = 2, 1, ["adam", "kvaerno3", "scipy-vode-bdf"]
-    out = RESULTS / "compare"
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    headline = {"machine": machine_info(), "command": command, "tasks": {}}
-    lines = [f"Target loss {args.target:g}, {args.seeds} seeds, float64, "
-             f"{headline['machine']['cpu']} ({headline['machine']['cores']} cores).", "",
-             "| task | best ODE method | best optax | scipy | best ODE vs scipy-vode-bdf | "
-             "best ODE vs Adam |", "|---|---|---|---|---|---|"]
-    for task in args.tasks.split(","):
+    for task in [] if args.report_only else tasks:
         result = compare(task, methods, seeds=args.seeds, target=args.target,
                          repeats=args.repeats, scipy_time_cap=args.scipy_time_cap,
                          progress=lambda line: print(f"[{task}] {line}", flush=True))
         print_table(result)
-        paths = write_report(result, out, command=command)
-        summary = json.loads(paths["json"].read_text())["summary"]
-        ode = best(summary, ODE)
-        opt = best(summary, OPTAX)
-        sci = best(summary, SCIPY)
-        entry = {"best_ode": ode, "best_optax": opt, "best_scipy": sci,
-                 "summary": summary}
-        if ode and "scipy-vode-bdf" in methods:
-            entry["ode_vs_vode"] = paired_ratio(result.records, "scipy-vode-bdf", ode)
-        if ode and "adam" in methods:
-            entry["ode_vs_adam"] = paired_ratio(result.records, "adam", ode)
-        headline["tasks"][task] = entry
-        fmt = lambda r: "–" if not r or r["median"] is None else (
-            f"{r['median']:.3g}x [{r['min']:.3g}, {r['max']:.3g}] ({r['seeds']} seeds)")
-        lines.append(f"| {task} | {ode} | {opt} | {sci} | {fmt(entry.get('ode_vs_vode'))} | "
-                     f"{fmt(entry.get('ode_vs_adam'))} |")
-    lines += ["", "Ratios are time(peer) / time(best ODE method), per seed where both "
-              "reached the target; above 1 means the ODE method is faster."]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "gradient_flow_compare.json").write_text(json.dumps(headline, indent=1))
-    (RESULTS / "gradient_flow_compare.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        write_report(result, RESULTS / "compare", command=command)
+    head, text = headline(tasks, command)
+    (RESULTS / "gradient_flow_compare.json").write_text(json.dumps(head, indent=1))
+    (RESULTS / "gradient_flow_compare.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

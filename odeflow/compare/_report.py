@@ -148,8 +148,9 @@ def plot(result: CompareResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for m, method in enumerate(result.config["methods"]):
+    methods = result.config["methods"]
+    colors = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20").colors
+    for m, method in enumerate(methods):
         recs = [r for r in result.records if r["method"] == method and len(r["loss_history"]) > 1]
         color = colors[m % len(colors)]
         for ax, key, floor in zip(axes, ("time_s", "presentations"), (1e-5, 1.0)):

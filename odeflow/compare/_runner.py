@@ -134,6 +134,35 @@ def _scipy_record(task, method, seed, params, target, time_cap) -> dict:
     }
 
 
+def _tune_all(runner, methods, batch, param, say):
+    """Grid choice per method, then a warm-up call whose excess over a second call
+    is the compile time."""
+    chosen, tuning, compile_s = {}, {}, {}
+    for method in methods:
+        say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
+        chosen[method.name], tuning[method.name] = _tune(runner, method, batch)
+        warm = lambda: runner.run(method, chosen[method.name], param(0))
+        _, first = _timed(warm)
+        _, second = _timed(warm)
+        compile_s[method.name] = max(first - second, 0.0)
+    return chosen, tuning, compile_s
+
+
+def _time_interleaved(runner, methods, chosen, param, num_seeds, repeats, say):
+    """Wall time of every (method, seed), repetitions interleaved A B A B ... so
+    machine noise falls on all methods alike."""
+    times = {(m.name, i): [] for m in methods for i in range(num_seeds)}
+    results = {}
+    for rep in range(repeats):
+        say(f"timing repetition {rep + 1}/{repeats}")
+        for i in range(num_seeds):
+            for method in methods:
+                res, t = _timed(lambda: runner.run(method, chosen[method.name], param(i)))
+                times[(method.name, i)].append(t)
+                results[(method.name, i)] = res
+    return times, results
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = jax.block_until_ready(fn())
@@ -181,27 +210,9 @@ def compare(
     batch = task.init_batch(seeds)
     param = lambda i: jax.tree.map(lambda x: x[i], batch)
     runner = _Runner(task, target, max_steps)
-    tuning, chosen, compile_s = {}, {}, {}
-    for method in methods:
-        if method.kind == "scipy":
-            continue
-        say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
-        chosen[method.name], tuning[method.name] = _tune(runner, method, batch)
-        warm = lambda: runner.run(method, chosen[method.name], param(0))
-        _, first = _timed(warm)
-        _, second = _timed(warm)
-        compile_s[method.name] = max(first - second, 0.0)
-    times = {(m.name, i): [] for m in methods for i in range(len(seeds))}
-    results = {}
-    for rep in range(repeats):
-        say(f"timing repetition {rep + 1}/{repeats}")
-        for i in range(len(seeds)):
-            for method in methods:
-                if method.kind == "scipy":
-                    continue
-                res, t = _timed(lambda: runner.run(method, chosen[method.name], param(i)))
-                times[(method.name, i)].append(t)
-                results[(method.name, i)] = res
+    tuned = [m for m in methods if m.kind != "scipy"]
+    chosen, tuning, compile_s = _tune_all(runner, tuned, batch, param, say)
+    times, results = _time_interleaved(runner, tuned, chosen, param, len(seeds), repeats, say)
     records = []
     for method in methods:
         for i, seed in enumerate(seeds):
@@ -209,9 +220,10 @@ def compare(
                 say(f"{method.name} seed {seed} (cap {scipy_time_cap:g} s)")
                 records.append(_scipy_record(task, method, seed, param(i), target, scipy_time_cap))
                 continue
-            t = float(np.median(times[(method.name, i)]))
-            records.append(_record(task, method, chosen[method.name], seed,
-                                   results[(method.name, i)], t, compile_s[method.name]))
+            reps = times[(method.name, i)]
+            record = _record(task, method, chosen[method.name], seed, results[(method.name, i)],
+                             float(np.median(reps)), compile_s[method.name])
+            records.append(record | {"time_repeats_s": reps})
     config = {
         "task": task.name, "task_description": task.description, "num_params": task.num_params,
         "target": target, "seeds": seeds, "methods": [m.name for m in methods],
