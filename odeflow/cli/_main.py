@@ -6,7 +6,6 @@ import argparse
 import math
 import shlex
 import sys
-from pathlib import Path
 
 
 def _positive_float(text: str) -> float:
@@ -62,6 +61,7 @@ def _compare(args) -> int:
     from rich.console import Console
 
     from ..compare import compare, print_table, write_report
+    from ..compare._report import ensure_writable
     from ..compare._methods import get_method
     from ..tasks import task_names
 
@@ -70,13 +70,7 @@ def _compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         get_method(m)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").write_text("")
-        (out / ".write-test").unlink()
-    except OSError as err:
-        raise ValueError(f"cannot write to --out {args.out!r} ({err.strerror}); choose another folder") from None
+    out = ensure_writable(args.out)
     console = Console(stderr=True)
     with console.status("starting") as status:
         result = compare(

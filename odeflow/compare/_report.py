@@ -180,9 +180,9 @@ def plot(result: CompareResult, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(result: CompareResult, out: str | Path, command: str | None = None) -> dict:
-    """Write `results.json`, `results.md` and `loss.png` to the folder `out`
-    (each written to a temporary file and renamed). Returns the paths."""
+def ensure_writable(out: str | Path) -> Path:
+    """Create the folder `out` if needed and check a file can be written there; a
+    `ValueError` naming the folder otherwise (checked before a long run starts)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +192,13 @@ def write_report(result: CompareResult, out: str | Path, command: str | None = N
     except OSError as err:
         raise ValueError(f"cannot write to output folder {str(out)!r} ({err.strerror}); "
                          "choose another with --out") from None
+    return out
+
+
+def write_report(result: CompareResult, out: str | Path, command: str | None = None) -> dict:
+    """Write `<task>.json`, `<task>.md` and `<task>.png` to the folder `out` (text
+    files written to a temporary file and renamed). Returns the paths."""
+    out = ensure_writable(out)
     name = result.config["task"]
     paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md", "plot": out / f"{name}.png"}
     _atomic_write(paths["json"], json.dumps(to_json(result, command), indent=1))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import diffrax as dfx
 import jax.numpy as jnp
 
-from ._esdirk import WORK_FIELDS
+from ._stats import WORK_FIELDS
 
 
 class WorkCountingController(dfx.AbstractStepSizeController):

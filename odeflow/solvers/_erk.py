@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._esdirk import WORK_FIELDS
+from ._stats import WORK_FIELDS
+from ._tableau import lower_rows
 from ._tableau import to_tuple as _to_tuple
 
 
@@ -37,12 +38,8 @@ class ExplicitTableau(eqx.Module):
 
     @classmethod
     def from_diffrax(cls, tab: dfx.ButcherTableau) -> "ExplicitTableau":
-        s = len(tab.b_sol)
-        a = np.zeros((s, s))
-        for i, row in enumerate(tab.a_lower, start=1):
-            a[i, : len(row)] = row
         return cls(
-            a=a,
+            a=lower_rows(tab.a_lower, len(tab.b_sol)),
             b=np.asarray(tab.b_sol),
             b_error=np.asarray(tab.b_error),
             c=np.concatenate([[0.0], tab.c]),

@@ -24,16 +24,9 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._stats import WORK_FIELDS
+from ._tableau import lower_rows
 from ._tableau import to_tuple as _to_tuple
-
-WORK_FIELDS = (
-    "nfe",
-    "num_jacobians",
-    "num_linear_solves",
-    "num_factorizations",
-    "num_newton_iters",
-    "num_newton_failures",
-)
 
 
 class Tableau(eqx.Module):
@@ -59,12 +52,7 @@ class Tableau(eqx.Module):
         """Dense arrays from a diffrax ESDIRK solver class (`diffrax.Kvaerno5`, ...)."""
         tab = solver_cls.tableau
         s = len(tab.b_sol)
-        a = np.zeros((s, s))
-        pred = np.zeros((s, s))
-        for i, row in enumerate(tab.a_lower, start=1):
-            a[i, : len(row)] = row
-        for i, row in enumerate(tab.a_predictor, start=1):
-            pred[i, : len(row)] = row
+        a = lower_rows(tab.a_lower, s)
         a[np.diag_indices(s)] = tab.a_diagonal
         instance = solver_cls()
         return cls(
@@ -73,7 +61,7 @@ class Tableau(eqx.Module):
             b_error=np.asarray(tab.b_error),
             c=np.concatenate([[0.0], tab.c]),
             gamma=float(tab.a_diagonal[1]),
-            a_predictor=pred,
+            a_predictor=lower_rows(tab.a_predictor, s),
             order=instance.order(None),
             error_order=instance.error_order(None),
         )
@@ -233,15 +221,15 @@ class ESDIRK(dfx.AbstractAdaptiveSolver):
         f1 = ks[-1]
         dense_info = dict(y0=y0, y1=y1, k0=unravel(h * f0), k1=unravel(h * f1))
         if self.report_work:
-            work = jnp.stack(
-                [
-                    iters + 1 + jnp.asarray(made_jump, jnp.int32),  # Newton iterations + Jacobian primal
-                    jnp.ones((), jnp.int32),  # dense Jacobian
-                    iters,  # linear solves
-                    jnp.ones((), jnp.int32),  # LU factorisation
-                    iters,
-                    (~ok).astype(jnp.int32),
-                ]
+            one = jnp.ones((), jnp.int32)
+            work = dict(
+                nfe=iters + one + jnp.asarray(made_jump, jnp.int32),  # + Jacobian's primal
+                num_jacobians=one,
+                num_linear_solves=iters,
+                num_factorizations=one,
+                num_newton_iters=iters,
+                num_newton_failures=(~ok).astype(jnp.int32),
             )
+            work = jnp.stack([work[name] for name in WORK_FIELDS])
             y_error = (y_error, work)
         return y1, y_error, dense_info, unravel(f1), dfx.RESULTS.successful

@@ -131,12 +131,7 @@ def solve(
     if counted:
         solver = dataclasses.replace(solver, report_work=True)
         if isinstance(solver, ESDIRK) and solver.newton_rtol is None:
-            solver = eqx.tree_at(
-                lambda s: (s.newton_rtol, s.newton_atol),
-                solver,
-                (rtol, atol),
-                is_leaf=lambda x: x is None,
-            )
+            solver = dataclasses.replace(solver, newton_rtol=rtol, newton_atol=atol)
         controller = WorkCountingController(controller)
         if dt0 is None and is_adaptive(solver):
             order = solver.error_order(None)

@@ -11,6 +11,18 @@ NOT_COUNTED = -1
 inside a diffrax built-in implicit solver)."""
 
 
+WORK_FIELDS = (
+    "nfe",
+    "num_jacobians",
+    "num_linear_solves",
+    "num_factorizations",
+    "num_newton_iters",
+    "num_newton_failures",
+)
+"""Order of the per-step work vector that odeflow's solvers hand to the counting
+controller (see `_counting.py`)."""
+
+
 def _count(value) -> Int[Array, ""]:
     return jnp.asarray(value, dtype=jnp.int32)
 
@@ -58,12 +70,3 @@ class SolverStats(eqx.Module):
     def as_dict(self) -> dict:
         """The counts as Python ints (or nested lists under `vmap`)."""
         return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
-
-    def __add__(self, other: "SolverStats") -> "SolverStats":
-        def add(a, b):
-            unknown = (a == NOT_COUNTED) | (b == NOT_COUNTED)
-            return jnp.where(unknown, NOT_COUNTED, a + b)
-
-        return SolverStats(
-            **{k: add(getattr(self, k), getattr(other, k)) for k in self.__dataclass_fields__}
-        )

@@ -11,3 +11,12 @@ def to_tuple(x):
     if x is None:
         return None
     return tuple(map(to_tuple, x)) if np.ndim(x) > 0 else float(x)
+
+
+def lower_rows(rows, size: int) -> np.ndarray:
+    """Square matrix whose row `i` (from 1) starts with `rows[i - 1]`: diffrax stores
+    Runge-Kutta coefficients as ragged lower-triangular rows."""
+    a = np.zeros((size, size))
+    for i, row in enumerate(rows, start=1):
+        a[i, : len(row)] = row
+    return a

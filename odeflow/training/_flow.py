@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
-from ..solvers import SolverStats, get_solver, solve
+from ..solvers import get_solver, solve
 from ._result import (
     FAILED,
     HORIZON_REACHED,
