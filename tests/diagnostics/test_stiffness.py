@@ -30,3 +30,15 @@ def test_stiffness_check_separates_stiff_and_nonstiff():
     assert bool(a.stiff) and not bool(b.stiff)
     assert float(a.step_ratio) > 3 * float(b.step_ratio)
     assert abs(float(a.largest_eigenvalue) - 1e3) < 1e-6
+
+
+def test_stiffness_profile_along_trajectory():
+    """Per point of a stacked trajectory, the same as a single-point estimate."""
+    loss = lambda p: 0.5 * (1e2 * p[0] ** 2 + p[1] ** 2) + 0.25 * p[1] ** 4
+    points = jnp.array([[1.0, 2.0], [0.5, 1.0], [0.0, 0.0]])
+    from odeflow.diagnostics import stiffness_profile
+
+    prof = stiffness_profile(loss, points, jax.random.key(0), iters=2)
+    for i, p in enumerate(points):
+        exact = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(p)))
+        np.testing.assert_allclose([prof.smallest[i], prof.largest[i]], exact, rtol=1e-8)
