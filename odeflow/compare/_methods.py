@@ -12,6 +12,7 @@ from ..solvers import solver_names
 LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 ADAM_GRID = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 RTOL_GRID = (1e-2, 1e-3, 1e-4)
+ROSENBROCK_GRID = (1e-1, 1e-2, 1e-3)  # second order: looser tolerances suffice
 SCIPY_TOLERANCES = (1e-6, 1e-8)  # (rtol, atol) of the original article
 
 
@@ -63,9 +64,10 @@ _METHODS = {
         "scipy-lsoda", "scipy", "scipy LSODA, FD Jacobian", (SCIPY_TOLERANCES,), "rtol,atol"
     ),
 }
-for _name in ("tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5"):
+for _name in ("tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5", "ros2", "ros2-cg"):
     assert _name in solver_names()
-    _METHODS[_name] = Method(_name, "flow", f"gradient flow, {_name}", RTOL_GRID, "rtol")
+    _grid = ROSENBROCK_GRID if _name.startswith("ros2") else RTOL_GRID
+    _METHODS[_name] = Method(_name, "flow", f"gradient flow, {_name}", _grid, "rtol")
 
 
 def method_names() -> list[str]:

@@ -2,6 +2,7 @@
 
 from ._erk import ERK, ExplicitTableau
 from ._esdirk import ESDIRK, Tableau
+from ._rosenbrock import ROS2
 from ._registry import describe_solvers, get_solver, is_adaptive, solver_names
 from ._solve import Solution, solve
 from ._stats import NOT_COUNTED, SolverStats
@@ -11,6 +12,7 @@ __all__ = [
     "ESDIRK",
     "ExplicitTableau",
     "NOT_COUNTED",
+    "ROS2",
     "Solution",
     "SolverStats",
     "Tableau",

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._stats import WORK_FIELDS
+from ._stats import work_vector
 from ._tableau import lower_rows
 from ._tableau import to_tuple as _to_tuple
 
@@ -45,12 +45,6 @@ class ExplicitTableau(eqx.Module):
             c=np.concatenate([[0.0], tab.c]),
             fsal=bool(tab.fsal),
         )
-
-
-def _work(nfe):
-    """Per-step work vector (ordered as `WORK_FIELDS`) with only `nfe` non-zero."""
-    work = jnp.zeros(len(WORK_FIELDS), jnp.int32)
-    return work.at[WORK_FIELDS.index("nfe")].set(nfe)
 
 
 def _tree_sum(coeffs, ks, y_like):
@@ -142,6 +136,6 @@ class ERK(dfx.AbstractAdaptiveSolver):
         else:
             dense_info = dict(y0=y0, y1=y1, k=ks)
         if self.report_work:
-            y_error = (y_error, _work(nfe))
+            y_error = (y_error, work_vector(nfe=nfe))
         new_state = fs[-1] if tab.fsal else None
         return y1, y_error, dense_info, new_state, dfx.RESULTS.successful

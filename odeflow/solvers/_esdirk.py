@@ -24,7 +24,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._stats import WORK_FIELDS
+from ._stats import work_vector
 from ._tableau import lower_rows
 from ._tableau import to_tuple as _to_tuple
 
@@ -221,15 +221,13 @@ class ESDIRK(dfx.AbstractAdaptiveSolver):
         f1 = ks[-1]
         dense_info = dict(y0=y0, y1=y1, k0=unravel(h * f0), k1=unravel(h * f1))
         if self.report_work:
-            one = jnp.ones((), jnp.int32)
-            work = dict(
-                nfe=iters + one + jnp.asarray(made_jump, jnp.int32),  # + Jacobian's primal
-                num_jacobians=one,
+            work = work_vector(
+                nfe=iters + 1 + jnp.asarray(made_jump, jnp.int32),  # + Jacobian's primal
+                num_jacobians=1,
                 num_linear_solves=iters,
-                num_factorizations=one,
+                num_factorizations=1,
                 num_newton_iters=iters,
-                num_newton_failures=(~ok).astype(jnp.int32),
+                num_newton_failures=~ok,
             )
-            work = jnp.stack([work[name] for name in WORK_FIELDS])
             y_error = (y_error, work)
         return y1, y_error, dense_info, unravel(f1), dfx.RESULTS.successful

@@ -8,6 +8,7 @@ import diffrax as dfx
 
 from ._erk import ERK
 from ._esdirk import ESDIRK
+from ._rosenbrock import ROS2
 
 _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
     "euler": (ERK.euler, "explicit Euler, fixed step (gradient descent); needs dt0"),
@@ -20,6 +21,11 @@ _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
     "implicit-euler": (ESDIRK.implicit_euler, "backward Euler, L-stable, AD Jacobian"),
     "kvaerno3": (ESDIRK.kvaerno3, "Kvaerno 3(2) ESDIRK, L-stable, AD Jacobian"),
     "kvaerno5": (ESDIRK.kvaerno5, "Kvaerno 5(4) ESDIRK, L-stable, AD Jacobian"),
+    "ros2": (ROS2, "Rosenbrock-W ROS2, linearly implicit, dense AD Jacobian"),
+    "ros2-cg": (
+        lambda: ROS2(linear_solver="cg"),
+        "ROS2, matrix-free CG on Jacobian(Hessian)-vector products, symmetric J only",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from .._checks import check_float_tree, check_interval, check_positive_int, chec
 from ._counting import WorkCountingController, work_totals
 from ._erk import ERK
 from ._esdirk import ESDIRK
+from ._rosenbrock import ROS2
 from ._registry import get_solver, is_adaptive
 from ._stats import NOT_COUNTED, SolverStats
 
@@ -126,7 +127,7 @@ def solve(
     check_positive_int(max_steps, "max_steps")
     check_float_tree(y0, "y0")
     controller = _controller(solver, rtol, atol, dt0, norm)
-    counted = isinstance(solver, (ERK, ESDIRK))
+    counted = isinstance(solver, (ERK, ESDIRK, ROS2))
     initial_evals = 0
     if counted:
         solver = dataclasses.replace(solver, report_work=True)
@@ -166,6 +167,6 @@ def _stats(sol: dfx.Solution, solver, counted: bool, initial_evals: int) -> Solv
         unknown = {k: NOT_COUNTED for k in SolverStats.__dataclass_fields__ if k not in steps}
         return SolverStats.make(**steps, **dict(unknown, num_loss_evals=0))
     work = work_totals(sol.controller_state)
-    fsal = isinstance(solver, ESDIRK) or solver.tableau.fsal
+    fsal = isinstance(solver, ESDIRK) or (isinstance(solver, ERK) and solver.tableau.fsal)
     work["nfe"] = work["nfe"] + int(fsal) + initial_evals
     return SolverStats.make(**steps, **work)

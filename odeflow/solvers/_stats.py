@@ -14,6 +14,7 @@ inside a diffrax built-in implicit solver)."""
 WORK_FIELDS = (
     "nfe",
     "num_jacobians",
+    "num_jvps",
     "num_linear_solves",
     "num_factorizations",
     "num_newton_iters",
@@ -21,6 +22,14 @@ WORK_FIELDS = (
 )
 """Order of the per-step work vector that odeflow's solvers hand to the counting
 controller (see `_counting.py`)."""
+
+
+def work_vector(**counts):
+    """A step's work as an int vector ordered as `WORK_FIELDS` (missing counts 0)."""
+    unknown = set(counts) - set(WORK_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown work fields {sorted(unknown)}")
+    return jnp.stack([jnp.asarray(counts.get(name, 0), jnp.int32) for name in WORK_FIELDS])
 
 
 def _count(value) -> Int[Array, ""]:

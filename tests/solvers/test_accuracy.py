@@ -15,7 +15,8 @@ Y0 = np.array([1.0, 0.5])
 
 @pytest.mark.parametrize(
     "name, order", [("euler", 1), ("heun", 2), ("bosh3", 3), ("tsit5", 5), ("dopri5", 5),
-                    ("implicit-euler", 1), ("kvaerno3", 3), ("kvaerno5", 5)]
+                    ("implicit-euler", 1), ("kvaerno3", 3), ("kvaerno5", 5), ("ros2", 2),
+                    ("ros2-cg", 2)]
 )
 def test_convergence_order(name, order):
     """Slope of log error against log step on a linear problem, fixed steps."""
@@ -59,3 +60,28 @@ def test_pytree_state_and_saveat():
                         rtol=1e-8, atol=1e-10)
     assert sol.ys["a"].shape == (5, 2)
     np.testing.assert_allclose(sol.ys["b"], 2 * np.exp(-2 * np.asarray(ts)), rtol=1e-5)
+
+
+def test_ros2_against_radau_on_van_der_pol():
+    mu = 10.0
+    vdp = lambda t, y, a: jnp.stack([y[1], mu * ((1 - y[0] ** 2) * y[1] - y[0])])
+    y0 = np.array([2.0, 0.0])
+    ref = solve_ivp(lambda t, y: np.asarray(vdp(t, jnp.asarray(y), None)), (0, 10.0), y0,
+                    method="Radau", rtol=1e-10, atol=1e-12).y[:, -1]
+    sol = odeflow.solve(vdp, jnp.asarray(y0), t0=0.0, t1=10.0, solver="ros2", rtol=1e-5,
+                        atol=1e-7)
+    # a 2(1) pair: the error estimate is first order, so tolerances stay moderate
+    np.testing.assert_allclose(np.asarray(sol.ys[-1]), ref, rtol=2e-2, atol=1e-3)
+    assert int(sol.stats.num_jacobians) == int(sol.stats.num_steps)
+
+
+def test_ros2_cg_gradient_flow_matches_closed_form():
+    h = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 0.01]])
+    w0 = np.array([1.0, -1.0, 2.0])
+    res = odeflow.gradient_flow(lambda w: 0.5 * w @ jnp.asarray(h) @ w, jnp.asarray(w0),
+                                solver=odeflow.solvers.ROS2(linear_solver="cg", cg_rtol=1e-10),
+                                rtol=1e-6, atol=1e-8, t1=3.0)
+    np.testing.assert_allclose(np.asarray(res.params), expm(-h * 3.0) @ w0, rtol=1e-3)
+    s = res.stats
+    assert int(s.num_jacobians) == 0 and int(s.num_jvps) > 0  # matrix-free
+    assert int(s.num_linear_solves) == 2 * int(s.num_steps)
