@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -26,6 +25,7 @@ import optax  # noqa: E402
 
 import odeflow  # noqa: E402
 from odeflow.compare._report import machine_info  # noqa: E402
+from odeflow.compare._runner import _timed  # noqa: E402
 from odeflow.tasks import get_task  # noqa: E402
 
 SEEDS, TARGET, REPEATS, MAX_STEPS = [0, 1, 2, 3], 1e-4, 3, 20_000
@@ -42,9 +42,7 @@ def runner(task, method, setting):
 
 
 def timed(fn, p):
-    start = time.perf_counter()
-    res = jax.block_until_ready(fn(p))
-    return res, time.perf_counter() - start
+    return _timed(lambda: fn(p))
 
 
 def main():

@@ -62,14 +62,10 @@ def _compare(args) -> int:
 
     from ..compare import compare, print_table, write_report
     from ..compare._report import ensure_writable
-    from ..compare._methods import get_method
-    from ..tasks import task_names
 
-    if args.task not in task_names():
-        raise ValueError(f"unknown task {args.task!r}; use one of: {', '.join(task_names())}")
+    # Task and method names are checked by `compare` before any work; the output
+    # folder is checked here, before the run rather than after it.
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for m in methods:
-        get_method(m)
     out = ensure_writable(args.out)
     console = Console(stderr=True)
     with console.status("starting") as status:

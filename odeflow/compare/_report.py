@@ -23,7 +23,7 @@ def summarize(result: CompareResult) -> list[dict]:
     rows = []
     for method in result.config["methods"]:
         recs = [r for r in result.records if r["method"] == method]
-        hit = [r for r in recs if r["reached"]] or []
+        hit = [r for r in recs if r["reached"]]
         med = lambda key: float(np.median([r[key] for r in hit])) if hit else None
         rows.append({
             "method": method,
