@@ -39,3 +39,68 @@ def cg(matvec, b, *, rtol: float, max_iters: int):
     init = (zero, b, b, b @ b, jnp.zeros((), jnp.int32), jnp.array(False))
     x, _, _, rr, iters, stop = jax.lax.while_loop(cond, body, init)
     return x, iters, (rr <= tol2) & ~stop
+
+
+def gmres(matvec, b, *, rtol: float, max_iters: int):
+    """Solve A x = b by GMRES from x = 0, without restarts (Saad & Schultz 1986).
+
+    Arnoldi with classical Gram-Schmidt applied twice (numerically as good as modified
+    Gram-Schmidt, and vectorised), Givens rotations for the least-squares residual.
+    Stops when ||r|| <= rtol ||b|| or after `max_iters` products (the Krylov
+    dimension). Any A; for a Newton iteration the outer loop does the restarting.
+    Returns `(x, matvecs, converged)`.
+    """
+    m = max_iters
+    n = b.shape[0]
+    dtype = b.dtype
+    beta = jnp.linalg.norm(b)
+    tol = rtol * beta
+    basis = jnp.zeros((m + 1, n), dtype).at[0].set(b / jnp.where(beta > 0, beta, 1.0))
+    hess = jnp.zeros((m + 1, m), dtype)
+    cs = jnp.zeros((m,), dtype)
+    sn = jnp.zeros((m,), dtype)
+    g = jnp.zeros((m + 1,), dtype).at[0].set(beta)
+
+    def cond(carry):
+        _, _, _, _, g, j, breakdown = carry
+        return (j < m) & (jnp.abs(g[j]) > tol) & ~breakdown
+
+    def body(carry):
+        basis, hess, cs, sn, g, j, _ = carry
+        w = matvec(basis[j])
+        mask = (jnp.arange(m + 1) <= j).astype(dtype)
+        h = (basis @ w) * mask
+        w = w - basis.T @ h
+        h2 = (basis @ w) * mask  # second pass of classical Gram-Schmidt
+        w = w - basis.T @ h2
+        h = h + h2
+        h_next = jnp.linalg.norm(w)
+        breakdown = ~(h_next > 1e-14 * jnp.linalg.norm(h))  # lucky: exact solution
+        basis = basis.at[j + 1].set(w / jnp.where(breakdown, 1.0, h_next))
+
+        def rotate(i, col):  # earlier Givens rotations on the new column
+            a, c = col[i], col[i + 1]
+            new_a = cs[i] * a + sn[i] * c
+            new_c = -sn[i] * a + cs[i] * c
+            live = i < j
+            return col.at[i].set(jnp.where(live, new_a, a)).at[i + 1].set(
+                jnp.where(live, new_c, c)
+            )
+
+        col = jax.lax.fori_loop(0, m, rotate, h.at[j + 1].set(h_next))
+        r = jnp.hypot(col[j], col[j + 1])
+        c = jnp.where(r > 0, col[j] / jnp.where(r > 0, r, 1.0), 1.0)
+        s = jnp.where(r > 0, col[j + 1] / jnp.where(r > 0, r, 1.0), 0.0)
+        col = col.at[j].set(r).at[j + 1].set(0.0)
+        hess = hess.at[:, j].set(col)
+        g = g.at[j + 1].set(-s * g[j]).at[j].set(c * g[j])
+        return basis, hess, cs.at[j].set(c), sn.at[j].set(s), g, j + 1, breakdown
+
+    init = (basis, hess, cs, sn, g, jnp.zeros((), jnp.int32), beta == 0)
+    basis, hess, _, _, g, k, _ = jax.lax.while_loop(cond, body, init)
+    # solve the k x k upper-triangular system; unused columns become the identity
+    live = jnp.arange(m) < k
+    r = jnp.where(live[None, :] & live[:, None], hess[:m], jnp.eye(m, dtype=dtype))
+    y = jax.scipy.linalg.solve_triangular(r, jnp.where(live, g[:m], 0.0), lower=False)
+    x = basis[:m].T @ y
+    return x, k, jnp.abs(g[k]) <= tol

@@ -16,6 +16,7 @@ from .._checks import check_float_tree, check_interval, check_positive_int, chec
 from ._counting import WorkCountingController, work_totals
 from ._erk import ERK
 from ._esdirk import ESDIRK
+from ._linearize import LinearizedTerm
 from ._rosenbrock import ROS2
 from ._registry import get_solver, is_adaptive
 from ._stats import NOT_COUNTED, SolverStats
@@ -100,6 +101,7 @@ def solve(
     event: dfx.Event | None = None,
     adjoint: dfx.AbstractAdjoint | None = None,
     norm: Callable | None = None,
+    linearize: Callable | None = None,
 ) -> Solution:
     """Solve dy/dt = vector_field(t, y, args) from t0 to t1 and count the work.
 
@@ -118,6 +120,10 @@ def solve(
       back with a failing `result`.
     - `args`, `event`, `adjoint`: passed to `diffrax.diffeqsolve`.
     - `norm`: error norm of the step-size controller (default RMS).
+    - `linearize`: optional `linearize(t, y, args) -> (f(t, y, args), jvp)` with
+      `jvp(v)` an exact or approximate Jacobian-vector product, used by the implicit
+      and Rosenbrock solvers in place of automatic differentiation (e.g. a
+      Gauss-Newton product for a gradient flow).
 
     **Returns:** a `Solution` with `.ys`, `.ts`, `.stats` (`SolverStats`) and `.result`.
     """
@@ -139,7 +145,7 @@ def solve(
             dt0 = initial_step(vector_field, t0, y0, args, order, rtol, atol)
             initial_evals = 2
     sol = dfx.diffeqsolve(
-        dfx.ODETerm(vector_field),
+        LinearizedTerm(vector_field, linearize),
         solver,
         t0,
         t1,
@@ -167,6 +173,6 @@ def _stats(sol: dfx.Solution, solver, counted: bool, initial_evals: int) -> Solv
         unknown = {k: NOT_COUNTED for k in SolverStats.__dataclass_fields__ if k not in steps}
         return SolverStats.make(**steps, **dict(unknown, num_loss_evals=0))
     work = work_totals(sol.controller_state)
-    fsal = isinstance(solver, ESDIRK) or (isinstance(solver, ERK) and solver.tableau.fsal)
+    fsal = isinstance(solver, ERK) and solver.tableau.fsal
     work["nfe"] = work["nfe"] + int(fsal) + initial_evals
     return SolverStats.make(**steps, **work)

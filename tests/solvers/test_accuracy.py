@@ -1,5 +1,7 @@
 """Solutions against references: closed forms, scipy Radau, convergence orders."""
 
+import dataclasses
+
 import diffrax as dfx
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +18,8 @@ Y0 = np.array([1.0, 0.5])
 @pytest.mark.parametrize(
     "name, order", [("euler", 1), ("heun", 2), ("bosh3", 3), ("tsit5", 5), ("dopri5", 5),
                     ("implicit-euler", 1), ("kvaerno3", 3), ("kvaerno5", 5), ("ros2", 2),
-                    ("ros2-cg", 2)]
+                    ("ros2-cg", 2), ("ros2-gmres", 2), ("implicit-euler-gmres", 1),
+                    ("kvaerno3-gmres", 3), ("kvaerno3-cg", 3), ("kvaerno5-gmres", 5)]
 )
 def test_convergence_order(name, order):
     """Slope of log error against log step on a linear problem, fixed steps."""
@@ -25,6 +28,8 @@ def test_convergence_order(name, order):
     errors = []
     for h in steps:
         solver = odeflow.solvers.get_solver(name)
+        if hasattr(solver, "krylov_rtol"):  # the order of the method, not of the solves
+            solver = dataclasses.replace(solver, krylov_rtol=1e-12)
         sol = dfx.diffeqsolve(dfx.ODETerm(lambda t, y, a: jnp.asarray(A) @ y), solver, 0.0, 1.0,
                               h, jnp.asarray(Y0), stepsize_controller=dfx.ConstantStepSize())
         errors.append(float(np.abs(np.asarray(sol.ys[-1]) - exact).max()))
@@ -39,17 +44,23 @@ def _robertson(t, y, args):
                       3e7 * y2**2])
 
 
-@pytest.mark.parametrize("name", ["kvaerno3", "kvaerno5", "implicit-euler"])
-def test_robertson_against_radau(name):
+# (solver, rtol, allowed relative error): first- and second-order methods at looser
+# tolerances, since their error estimates are low order
+ROBERTSON = [("kvaerno3", 1e-7, 1e-4), ("kvaerno5", 1e-7, 1e-4), ("implicit-euler", 1e-4, 2e-2),
+             ("kvaerno3-gmres", 1e-7, 1e-4), ("kvaerno5-gmres", 1e-7, 1e-4),
+             ("implicit-euler-gmres", 1e-4, 2e-2), ("ros2", 1e-6, 1e-3), ("ros2-gmres", 1e-6, 1e-3)]
+
+
+@pytest.mark.parametrize("name, rtol, allowed", ROBERTSON)
+def test_robertson_against_radau(name, rtol, allowed):
     y0 = np.array([1.0, 0.0, 0.0])
     ref = solve_ivp(lambda t, y: np.asarray(_robertson(t, jnp.asarray(y), None)), (0, 100.0), y0,
                     method="Radau", rtol=1e-10, atol=1e-14).y[:, -1]
-    rtol = 1e-4 if name == "implicit-euler" else 1e-7
     sol = odeflow.solve(_robertson, jnp.asarray(y0), t0=0.0, t1=100.0, solver=name, rtol=rtol,
                         atol=1e-11, max_steps=200_000)
     err = np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1e-10)
-    assert err.max() < (2e-2 if name == "implicit-euler" else 1e-4), err
-    assert int(sol.stats.num_newton_failures) >= 0 and bool(sol.success)
+    assert err.max() < allowed, err
+    assert bool(sol.success)
 
 
 def test_pytree_state_and_saveat():
@@ -79,7 +90,7 @@ def test_ros2_cg_gradient_flow_matches_closed_form():
     h = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 0.01]])
     w0 = np.array([1.0, -1.0, 2.0])
     res = odeflow.gradient_flow(lambda w: 0.5 * w @ jnp.asarray(h) @ w, jnp.asarray(w0),
-                                solver=odeflow.solvers.ROS2(linear_solver="cg", cg_rtol=1e-10),
+                                solver=odeflow.solvers.ROS2(linear_solver="cg", krylov_rtol=1e-10),
                                 rtol=1e-6, atol=1e-8, t1=3.0)
     np.testing.assert_allclose(np.asarray(res.params), expm(-h * 3.0) @ w0, rtol=1e-3)
     s = res.stats

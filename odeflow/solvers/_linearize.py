@@ -1,0 +1,70 @@
+"""Linearising the vector field: by automatic differentiation, or by a term's own
+(possibly approximate) Jacobian-vector product, such as the generalised Gauss-Newton
+product of a gradient flow."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+from diffrax._term import WrapTerm  # not exported; diffeqsolve wraps every term
+from jax.flatten_util import ravel_pytree
+
+from ._krylov import cg, gmres
+
+
+class LinearizedTerm(dfx.ODETerm):
+    """An `ODETerm` that brings its own linearisation.
+
+    `linearize_fn(t, y, args)` returns `(f(t, y, args), jvp)` with `jvp(v)` a product
+    of `v` with the Jacobian of `f` or an approximation of it. Linearly implicit
+    (Rosenbrock-W) and Newton-type solvers use it in place of `jax.linearize`; a
+    W-method keeps its order with any approximation, a Newton iteration its fixed
+    point (only the convergence rate changes)."""
+
+    linearize_fn: Callable | None = None
+
+
+def linearize(terms, t, y_flat, unravel, args):
+    """`(f(t, y), jvp)` on flat vectors at `y_flat` (one evaluation of `f`)."""
+    own = terms
+    if isinstance(own, WrapTerm):  # diffeqsolve's time-direction wrapper
+        own, t = own.term, t * own.direction
+    if isinstance(own, LinearizedTerm) and own.linearize_fn is not None:
+        f0, jvp = own.linearize_fn(t, unravel(y_flat), args)
+        return ravel_pytree(f0)[0], lambda v: ravel_pytree(jvp(unravel(v)))[0]
+    f = lambda y: ravel_pytree(terms.vf(t, unravel(y), args))[0]
+    return jax.linearize(f, y_flat)
+
+
+LINEAR_SOLVERS = ("dense", "gmres", "cg")
+
+
+def check_linear_solver(name: str) -> None:
+    if name not in LINEAR_SOLVERS:
+        raise ValueError(
+            f"unknown linear_solver {name!r}; use one of {', '.join(LINEAR_SOLVERS)}"
+        )
+
+
+def shifted_solver(kind, jvp, n, hg, dtype, rtol, max_iters):
+    """Solver for the matrix I - hg J of implicit and Rosenbrock steps.
+
+    Returns `(solve, setup_work)`: `solve(b) -> (x, matvecs)`, and the work of
+    building it (`"dense"`: one Jacobian from `n` products and one LU factorisation;
+    `"gmres"`/`"cg"`: none, each solve costs `matvecs` Jacobian-vector products)."""
+    if kind == "dense":
+        eye = jnp.eye(n, dtype=dtype)
+        lu = jsl.lu_factor(eye - hg * jax.vmap(jvp, out_axes=1)(eye))
+        solve = lambda b: (jsl.lu_solve(lu, b), jnp.zeros((), jnp.int32))
+        return solve, dict(num_jacobians=1, num_factorizations=1)
+    method = {"gmres": gmres, "cg": cg}[kind]
+
+    def solve(b):
+        x, used, _ = method(lambda v: v - hg * jvp(v), b, rtol=rtol, max_iters=max_iters)
+        return x, used
+
+    return solve, {}
