@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -39,6 +40,16 @@ class Task:
         """Initial parameters for several integer seeds, stacked on a leading axis."""
         keys = jnp.stack([jax.random.key_data(jax.random.key(int(s))) for s in seeds])
         return jax.vmap(lambda k: self.init_fn(jax.random.wrap_key_data(k)))(keys)
+
+    @functools.cached_property
+    def composite_loss(self):
+        """The training loss as `CompositeLoss(predict, output_loss)`, for
+        Gauss-Newton curvature (`gradient_flow(..., curvature="gauss-newton")`).
+        One instance per task, so it is a stable `jit` cache key too."""
+        from ..training import CompositeLoss
+
+        x, y = self.data["x"], self.data["y"]
+        return CompositeLoss(lambda p: self.apply_fn(p, x), lambda out: self.loss_fn(out, y))
 
     def loss(self, params: PyTree) -> Float[Array, ""]:
         """Full-batch training loss."""

@@ -1,7 +1,16 @@
 """Training by gradient flow and the optax baseline, with one result type."""
 
+from ._curvature import CURVATURES, CompositeLoss, gauss_newton_products
 from ._flow import gradient_flow
 from ._optimize import optimize
 from ._result import STATUSES, FlowResult
 
-__all__ = ["FlowResult", "STATUSES", "gradient_flow", "optimize"]
+__all__ = [
+    "CURVATURES",
+    "CompositeLoss",
+    "FlowResult",
+    "STATUSES",
+    "gauss_newton_products",
+    "gradient_flow",
+    "optimize",
+]

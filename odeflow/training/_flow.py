@@ -17,6 +17,7 @@ from jaxtyping import Array, Float, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
 from ..solvers import get_solver, solve
+from ._curvature import CompositeLoss, check_curvature, flow_linearize, negated
 from ._result import (
     FAILED,
     HORIZON_REACHED,
@@ -45,6 +46,7 @@ def gradient_flow(
     throw: bool = True,
     dt0: float | None = None,
     history: bool = True,
+    curvature: str = "hessian",
 ) -> FlowResult:
     """Train `params` by solving the gradient flow dθ/dt = -∇L(θ) from t = 0.
 
@@ -62,6 +64,10 @@ def gradient_flow(
     - `dt0`: fixed step for solvers without error estimate (`"euler"`: the
       learning rate), or the first step of adaptive ones.
     - `history`: record the loss after every accepted step.
+    - `curvature`: the Jacobian implicit and Rosenbrock solvers use: `"hessian"`
+      (exact, -∇²L by automatic differentiation) or `"gauss-newton"` (-G, the
+      generalised Gauss-Newton matrix; positive semi-definite, so CG always
+      applies). `"gauss-newton"` needs `loss_fn` to be a `CompositeLoss`.
 
     **Returns:** a `FlowResult`. Compiled once per loss function, parameter shapes
     and static settings; `rtol`, `atol`, `t1`, `target_loss` and `dt0` are traced, so
@@ -69,6 +75,7 @@ def gradient_flow(
     parallel with per-seed statistics.
     """
     solver = get_solver(solver)
+    check_curvature(curvature, loss_fn)
     check_tolerances(rtol, atol)
     check_interval(0.0, t1)
     check_positive_int(max_steps, "max_steps")
@@ -90,19 +97,26 @@ def gradient_flow(
         throw,
         traced(dt0),
         history,
+        curvature,
     )
 
 
 @eqx.filter_jit
 def _gradient_flow(
-    loss_fn, params, solver, rtol, atol, t1, target_loss, max_steps, throw, dt0, history
+    loss_fn, params, solver, rtol, atol, t1, target_loss, max_steps, throw, dt0, history,
+    curvature,
 ):
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
     grad = jax.grad(loss)
 
     def vector_field(t, p, args):
-        return jax.tree.map(jnp.negative, grad(p))
+        return negated(grad(p))
+
+    linearize = None
+    if curvature == "gauss-newton":
+        predict = lambda p: loss_fn.predict(eqx.combine(p, static))
+        linearize = flow_linearize(CompositeLoss(predict, loss_fn.output_loss))
 
     event = None
     if target_loss is not None:
@@ -123,6 +137,7 @@ def _gradient_flow(
         max_steps=max_steps,
         throw=throw,
         event=event,
+        linearize=linearize,
     )
     final = jax.tree.map(lambda x: x[-1], sol.ys[0])
     final_loss = loss(final)
