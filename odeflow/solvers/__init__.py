@@ -2,6 +2,8 @@
 
 from ._erk import ERK, ExplicitTableau
 from ._esdirk import ESDIRK, Tableau
+from ._linearize import LinearizedTerm
+from ._pseudo_transient import PseudoTransient, SERController
 from ._rosenbrock import ROS2
 from ._registry import describe_solvers, get_solver, is_adaptive, solver_names
 from ._solve import Solution, solve
@@ -11,9 +13,12 @@ __all__ = [
     "ERK",
     "ESDIRK",
     "ExplicitTableau",
+    "LinearizedTerm",
     "NOT_COUNTED",
+    "PseudoTransient",
     "ROS2",
     "Solution",
+    "SERController",
     "SolverStats",
     "Tableau",
     "describe_solvers",

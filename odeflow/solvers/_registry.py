@@ -8,6 +8,7 @@ import diffrax as dfx
 
 from ._erk import ERK
 from ._esdirk import ESDIRK
+from ._pseudo_transient import PseudoTransient
 from ._rosenbrock import ROS2
 
 _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
@@ -45,6 +46,18 @@ _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
     "ros2-cg": (
         lambda: ROS2(linear_solver="cg", krylov_rtol=1e-2),
         "ROS2, matrix-free CG (loose, 1e-2) on Hessian-vector products: gradient flows",
+    ),
+    "ptc": (
+        PseudoTransient,
+        "pseudo-transient continuation to the steady state, SER steps, matrix-free CG",
+    ),
+    "ptc-gmres": (
+        lambda: PseudoTransient(linear_solver="gmres"),
+        "pseudo-transient continuation, matrix-free GMRES (any Jacobian)",
+    ),
+    "ptc-dense": (
+        lambda: PseudoTransient(linear_solver="dense"),
+        "pseudo-transient continuation, dense AD Jacobian and LU",
     ),
 }
 

@@ -17,6 +17,7 @@ from ._counting import WorkCountingController, work_totals
 from ._erk import ERK
 from ._esdirk import ESDIRK
 from ._linearize import LinearizedTerm
+from ._pseudo_transient import PseudoTransient
 from ._rosenbrock import ROS2
 from ._registry import get_solver, is_adaptive
 from ._stats import NOT_COUNTED, SolverStats
@@ -48,6 +49,8 @@ class Solution(eqx.Module):
 
 
 def _controller(solver, rtol, atol, dt0, norm):
+    if isinstance(solver, PseudoTransient):
+        return solver.controller()
     if is_adaptive(solver):
         kwargs = {} if norm is None else {"norm": norm}
         return dfx.PIDController(rtol=rtol, atol=atol, **kwargs)
@@ -133,12 +136,14 @@ def solve(
     check_positive_int(max_steps, "max_steps")
     check_float_tree(y0, "y0")
     controller = _controller(solver, rtol, atol, dt0, norm)
-    counted = isinstance(solver, (ERK, ESDIRK, ROS2))
+    counted = isinstance(solver, (ERK, ESDIRK, ROS2, PseudoTransient))
     initial_evals = 0
     if counted:
         solver = dataclasses.replace(solver, report_work=True)
         if isinstance(solver, ESDIRK) and solver.newton_rtol is None:
             solver = dataclasses.replace(solver, newton_rtol=rtol, newton_atol=atol)
+        if isinstance(solver, PseudoTransient) and solver.steady_rtol is None:
+            solver = dataclasses.replace(solver, steady_rtol=rtol, steady_atol=atol)
         controller = WorkCountingController(controller)
         if dt0 is None and is_adaptive(solver):
             order = solver.error_order(None)

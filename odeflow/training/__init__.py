@@ -2,6 +2,7 @@
 
 from ._curvature import CURVATURES, CompositeLoss, gauss_newton_products
 from ._flow import gradient_flow
+from ._levenberg_marquardt import levenberg_marquardt
 from ._optimize import optimize
 from ._result import STATUSES, FlowResult
 
@@ -12,5 +13,6 @@ __all__ = [
     "STATUSES",
     "gauss_newton_products",
     "gradient_flow",
+    "levenberg_marquardt",
     "optimize",
 ]

@@ -63,7 +63,7 @@ def test_implicit_counts_consistent():
 
 
 @pytest.mark.parametrize("name", ["kvaerno3-gmres", "kvaerno5-gmres", "implicit-euler-gmres",
-                                  "ros2-gmres", "ros2-cg", "kvaerno3-cg"])
+                                  "ros2-gmres", "ros2-cg", "kvaerno3-cg", "ptc", "ptc-gmres"])
 def test_matrix_free_counts_equal_product_calls(name):
     """Every Jacobian-vector product a matrix-free solver reports is one call of the
     term's product, and no Jacobian is formed."""
@@ -87,6 +87,8 @@ def test_matrix_free_counts_equal_product_calls(name):
     assert int(s.num_jacobians) == int(s.num_factorizations) == 0
     if name.startswith("ros2"):
         assert int(s.num_linear_solves) == 2 * int(s.num_steps)
+    elif name.startswith("ptc"):
+        assert int(s.num_linear_solves) == int(s.num_steps)
     else:
         assert int(s.num_linear_solves) == int(s.num_newton_iters) > 0
 
