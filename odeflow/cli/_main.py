@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     cmp = sub.add_parser("compare", help="compare training methods on one task")
     cmp.add_argument("--task", default="parity4", help="task name (see `odeflow tasks`)")
-    cmp.add_argument("--methods", default="adam,gd,tsit5,kvaerno3",
+    cmp.add_argument("--methods", default="adam,gd,tsit5,auto",
                      help="comma-separated method names (see `odeflow methods`)")
     cmp.add_argument("--seeds", type=_positive_int, default=8, help="number of seeds")
     cmp.add_argument("--target", type=_positive_float, default=1e-3, help="target full-batch loss")

@@ -13,6 +13,8 @@ LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 ADAM_GRID = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 RTOL_GRID = (1e-2, 1e-3, 1e-4)
 ROSENBROCK_GRID = (1e-1, 1e-2, 1e-3)  # second order: looser tolerances suffice
+PTC_GRID = (1e-2, 1e-1, 1.0, 10.0)  # first pseudo-time step
+DAMPING_GRID = (1e-3, 1e-1, 10.0)  # initial Levenberg-Marquardt damping
 SCIPY_TOLERANCES = (1e-6, 1e-8)  # (rtol, atol) of the original article
 
 
@@ -21,10 +23,13 @@ class Method:
     """A training method.
 
     - `kind`: `"optax"` (grid over learning rates), `"flow"` (an ODE solver; grid
-      over `rtol` with `atol = rtol`, or over the step `dt0` for fixed-step Euler),
-      or `"scipy"` (scipy.integrate with a finite-difference Jacobian, untuned, at
-      the original article's tolerances).
+      over `rtol` with `atol = rtol`, or over the step `dt0` for fixed-step Euler
+      and pseudo-transient continuation), `"lm"` (Levenberg-Marquardt, grid over
+      the initial damping) or `"scipy"` (scipy.integrate with a finite-difference
+      Jacobian, untuned, at the original article's tolerances).
     - `grid`: the values tried; `setting` names what they are.
+    - `solver`: the registered solver of a flow method (default: `name`).
+    - `curvature`: `"hessian"` or `"gauss-newton"` for implicit flow methods.
     """
 
     name: str
@@ -33,6 +38,8 @@ class Method:
     grid: tuple
     setting: str
     make_optimizer: Callable[[], optax.GradientTransformation] | None = None
+    solver: str | None = None
+    curvature: str = "hessian"
 
 
 def _adam():
@@ -64,10 +71,26 @@ _METHODS = {
         "scipy-lsoda", "scipy", "scipy LSODA, FD Jacobian", (SCIPY_TOLERANCES,), "rtol,atol"
     ),
 }
-for _name in ("tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5", "ros2", "ros2-cg"):
+_FLOWS = ("auto", "tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5", "kvaerno3-cg",
+          "kvaerno3-gmres", "ros2", "ros2-cg")
+for _name in _FLOWS:
     assert _name in solver_names()
     _grid = ROSENBROCK_GRID if _name.startswith("ros2") else RTOL_GRID
     _METHODS[_name] = Method(_name, "flow", f"gradient flow, {_name}", _grid, "rtol")
+_METHODS["ros2-gn"] = Method(
+    "ros2-gn", "flow", "gradient flow, ROS2 with CG on Gauss-Newton products", ROSENBROCK_GRID,
+    "rtol", solver="ros2-cg", curvature="gauss-newton",
+)
+_METHODS["ptc"] = Method(
+    "ptc", "flow", "pseudo-transient continuation, CG on Hessian products", PTC_GRID, "dt0"
+)
+_METHODS["ptc-gn"] = Method(
+    "ptc-gn", "flow", "pseudo-transient continuation, CG on Gauss-Newton products", PTC_GRID,
+    "dt0", solver="ptc", curvature="gauss-newton",
+)
+_METHODS["lm"] = Method(
+    "lm", "lm", "Levenberg-Marquardt, CG on Gauss-Newton products", DAMPING_GRID, "damping"
+)
 
 
 def method_names() -> list[str]:

@@ -75,9 +75,9 @@ def markdown(result: CompareResult) -> str:
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
-    lines += ["", "Tuning grids (value: seeds reached, median presentations):", ""]
+    lines += ["", "Tuning grids (value: seeds reached, median gradient-equivalent work):", ""]
     for method, tune in result.tuning.items():
-        grid = "; ".join(f"{_fmt(g['value'])}: {g['seeds_reached']}, {_fmt(g['median_evals'])}"
+        grid = "; ".join(f"{_fmt(g['value'])}: {g['seeds_reached']}, {_fmt(g['median_work'])}"
                          for g in tune["grid"])
         lines.append(f"- {method} ({tune['setting']}): {grid} → chosen {_fmt(tune['chosen'])}")
     return "\n".join(lines) + "\n"

@@ -11,11 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..tasks import Task, get_task
-from ..training import STATUSES, gradient_flow, optimize
+from ..training import STATUSES, gradient_flow, levenberg_marquardt, optimize
 from ._methods import Method, get_method
 from ._scipy import scipy_flow
 
 HORIZON = 1e8  # flow time is not the stopping rule: the target and max_steps are
+PTC_HORIZON = 1e30  # pseudo-time steps grow geometrically
+PTC_STEADY_TOL = 1e-12
+VMAP_PARAM_LIMIT = 1000  # PTC's steady-state test must not stop it before the target
 
 
 @dataclasses.dataclass
@@ -66,27 +69,48 @@ class _Runner:
                 state = state._replace(hyperparams=hyper)
             return optimize(self.task.loss, params, opt, target_loss=self.target,
                             max_iters=self.max_steps, opt_state=state)
-        kwargs = dict(target_loss=self.target, max_steps=self.max_steps, throw=False)
-        if method.name == "euler":
+        if method.kind == "lm":
+            return levenberg_marquardt(self.task.composite_loss, params, damping=setting,
+                                       target_loss=self.target, max_iters=self.max_steps)
+        solver = method.solver or method.name
+        kwargs = dict(target_loss=self.target, max_steps=self.max_steps, throw=False,
+                      curvature=method.curvature)
+        if solver == "euler":
             kwargs.update(dt0=setting, t1=setting * self.max_steps)
+        elif solver.startswith("ptc"):
+            kwargs.update(dt0=setting, t1=PTC_HORIZON, rtol=PTC_STEADY_TOL, atol=PTC_STEADY_TOL)
         else:
             kwargs.update(rtol=setting, atol=setting, t1=HORIZON)
-        return gradient_flow(self.task.loss, params, solver=method.name, **kwargs)
+        loss = self.task.composite_loss if method.curvature == "gauss-newton" else self.task.loss
+        return gradient_flow(loss, params, solver=solver, **kwargs)
 
-    def run_batch(self, method: Method, setting, batch):
-        return jax.vmap(lambda p: self.run(method, setting, p))(batch)
+    def work(self, stats) -> np.ndarray:
+        """Gradient-equivalent evaluations: gradients, plus one per Hessian-vector
+        product and per column of each dense Hessian."""
+        n = self.task.num_params
+        return (np.asarray(stats.nfe) + np.asarray(stats.num_jvps)
+                + n * np.asarray(stats.num_jacobians))
+
+    def run_batch(self, method: Method, setting, batch, vmap_seeds: bool):
+        """`(reached, work)` per seed: under `vmap` (one program for all seeds), or
+        seed by seed (no seed waits for the slowest one's loop iterations)."""
+        if vmap_seeds:
+            res = jax.vmap(lambda p: self.run(method, setting, p))(batch)
+            return np.asarray(res.reached_target), self.work(res.stats)
+        num = len(jax.tree.leaves(batch)[0])
+        runs = [self.run(method, setting, jax.tree.map(lambda x: x[i], batch)) for i in range(num)]
+        reached = np.array([bool(r.reached_target) for r in runs])
+        return reached, np.array([self.work(r.stats) for r in runs])
 
 
-def _tune(runner: _Runner, method: Method, batch) -> tuple[object, dict]:
-    """Best grid value: most seeds reaching the target, then fewest median gradient
-    evaluations over those seeds."""
+def _tune(runner: _Runner, method: Method, batch, vmap_seeds: bool) -> tuple[object, dict]:
+    """Best grid value: most seeds reaching the target, then the least median work
+    (gradient-equivalent evaluations, `_Runner.work`) over those seeds."""
     rows, best, best_key = [], None, None
     for setting in method.grid:
-        res = runner.run_batch(method, setting, batch)
-        reached = np.asarray(res.reached_target)
-        nfe = np.asarray(res.stats.nfe)
-        median = float(np.median(nfe[reached])) if reached.any() else None
-        rows.append({"value": setting, "seeds_reached": int(reached.sum()), "median_evals": median})
+        reached, work = runner.run_batch(method, setting, batch, vmap_seeds)
+        median = float(np.median(work[reached])) if reached.any() else None
+        rows.append({"value": setting, "seeds_reached": int(reached.sum()), "median_work": median})
         key = (int(reached.sum()), -(median if median is not None else np.inf))
         if best_key is None or key > best_key:
             best, best_key = setting, key
@@ -134,13 +158,13 @@ def _scipy_record(task, method, seed, params, target, time_cap) -> dict:
     }
 
 
-def _tune_all(runner, methods, batch, param, say):
+def _tune_all(runner, methods, batch, param, say, vmap_seeds):
     """Grid choice per method, then a warm-up call whose excess over a second call
     is the compile time."""
     chosen, tuning, compile_s = {}, {}, {}
     for method in methods:
         say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
-        chosen[method.name], tuning[method.name] = _tune(runner, method, batch)
+        chosen[method.name], tuning[method.name] = _tune(runner, method, batch, vmap_seeds)
         warm = lambda: runner.run(method, chosen[method.name], param(0))
         _, first = _timed(warm)
         _, second = _timed(warm)
@@ -180,12 +204,13 @@ def compare(
     scipy_time_cap: float = 30.0,
     dtype=jnp.float64,
     progress: Callable[[str], None] | None = None,
+    vmap_seeds: bool | None = None,
 ) -> CompareResult:
     """Train `task` with every method from the same initial parameters per seed.
 
     Optax methods get their learning rate and ODE methods their tolerance (Euler its
     step) from a grid, chosen on the same seeds (most seeds reaching the target, then
-    fewest gradient evaluations); the grids are reported. Each method is then timed
+    least gradient-equivalent work); the grids are reported. Each method is then timed
     per seed, `repeats` times interleaved across methods (median kept), after a
     warm-up call that measures compile time. scipy methods run once per seed,
     untuned, at the article's tolerances, capped at `scipy_time_cap` seconds.
@@ -193,7 +218,10 @@ def compare(
     **Arguments:** `task` (name or `Task`), `methods` (names, see `method_names()`),
     `seeds` (count or list), `target` (full-batch loss), `max_steps` (iterations or
     solver steps), `repeats`, `scipy_time_cap`, `dtype` (of a task given by name),
-    `progress` (called with a line of text as work proceeds).
+    `progress` (called with a line of text as work proceeds), `vmap_seeds` (tune
+    all seeds in one vmapped program; default: for tasks up to
+    `VMAP_PARAM_LIMIT` parameters, where batching pays; larger tasks run seed by
+    seed, since under `vmap` every seed waits for the slowest one's solver loops).
 
     **Returns:** a `CompareResult`; see `odeflow.compare.write_report` for files.
     """
@@ -211,7 +239,9 @@ def compare(
     param = lambda i: jax.tree.map(lambda x: x[i], batch)
     runner = _Runner(task, target, max_steps)
     tuned = [m for m in methods if m.kind != "scipy"]
-    chosen, tuning, compile_s = _tune_all(runner, tuned, batch, param, say)
+    if vmap_seeds is None:
+        vmap_seeds = task.num_params <= VMAP_PARAM_LIMIT
+    chosen, tuning, compile_s = _tune_all(runner, tuned, batch, param, say, vmap_seeds)
     times, results = _time_interleaved(runner, tuned, chosen, param, len(seeds), repeats, say)
     records = []
     for method in methods:
@@ -228,6 +258,7 @@ def compare(
         "task": task.name, "task_description": task.description, "num_params": task.num_params,
         "target": target, "seeds": seeds, "methods": [m.name for m in methods],
         "max_steps": max_steps, "repeats": repeats, "scipy_time_cap_s": scipy_time_cap,
+        "vmap_seeds": vmap_seeds,
         "dtype": str(jax.tree.leaves(batch)[0].dtype),
     }
     return CompareResult(records=records, tuning=tuning, config=config)

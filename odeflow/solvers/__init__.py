@@ -1,5 +1,6 @@
 """Integrators: registered solver names, odeflow's own counted solvers, `solve`."""
 
+from ._auto import AutoSwitch
 from ._erk import ERK, ExplicitTableau
 from ._esdirk import ESDIRK, Tableau
 from ._linearize import LinearizedTerm
@@ -10,6 +11,7 @@ from ._solve import Solution, solve
 from ._stats import NOT_COUNTED, SolverStats
 
 __all__ = [
+    "AutoSwitch",
     "ERK",
     "ESDIRK",
     "ExplicitTableau",

@@ -1,10 +1,11 @@
-"""A step-size controller wrapper that totals the work an `ESDIRK` step reports.
+"""A step-size controller wrapper that totals the work an odeflow solver's step reports.
 
 diffrax discards the solver state of rejected steps, so work done on a rejected step
 cannot be counted in the solver state. The controller state is not discarded: the
 solver hands each step's counts to this wrapper beside its error estimate, and the
 wrapper adds them up, accepted or rejected, before passing the plain error estimate
-on to the wrapped controller.
+on to the wrapped controller. A solver that changes method between steps
+(`AutoSwitch`) hands over the step's error order as a third element.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ class WorkCountingController(dfx.AbstractStepSizeController):
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
         inner_state, totals = state
-        y_error, work = y_error
+        if len(y_error) == 3:  # a switching solver names each step's error order
+            y_error, work, error_order = y_error
+        else:
+            y_error, work = y_error
         out = self.inner.adapt_step_size(
             t0, t1, y0, y1_candidate, args, y_error, error_order, inner_state
         )

@@ -109,6 +109,25 @@ class ERK(dfx.AbstractAdaptiveSolver):
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
 
+    def stages(self, terms, t0, h, y0, args, f0):
+        """Stage derivatives and stage arguments of one step from `f0 = f(t0, y0)`:
+        `(fs, ys)` with `fs[i] = f(t0 + c_i h, ys[i])` and `ys[0] = y0`."""
+        tab = self.tableau
+        fs, ys = [f0], [y0]
+        for i in range(1, tab.stages):
+            incr = _tree_sum(tab.a[i][:i], fs, y0)
+            ys.append(jax.tree.map(lambda y, d: y + h * d, y0, incr))
+            fs.append(terms.vf(t0 + tab.c[i] * h, ys[-1], args))
+        return fs, ys
+
+    def combine(self, h, y0, fs):
+        """`(y1, error estimate or None)` from the stage derivatives."""
+        tab = self.tableau
+        y1 = jax.tree.map(lambda y, d: y + h * d, y0, _tree_sum(tab.b, fs, y0))
+        if not self.adaptive:
+            return y1, None
+        return y1, jax.tree.map(lambda d: h * d, _tree_sum(tab.b_error, fs, y0))
+
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         tab = self.tableau
         h = t1 - t0
@@ -120,16 +139,8 @@ class ERK(dfx.AbstractAdaptiveSolver):
         else:
             f0 = terms.vf(t0, y0, args)
             nfe = tab.stages
-        fs = [f0]
-        for i in range(1, tab.stages):
-            incr = _tree_sum(tab.a[i][:i], fs, y0)
-            yi = jax.tree.map(lambda y, d: y + h * d, y0, incr)
-            fs.append(terms.vf(t0 + tab.c[i] * h, yi, args))
-        y1 = jax.tree.map(lambda y, d: y + h * d, y0, _tree_sum(tab.b, fs, y0))
-        if self.adaptive:
-            y_error = jax.tree.map(lambda d: h * d, _tree_sum(tab.b_error, fs, y0))
-        else:
-            y_error = None
+        fs, _ = self.stages(terms, t0, h, y0, args, f0)
+        y1, y_error = self.combine(h, y0, fs)
         ks = jax.tree.map(lambda *f: h * jnp.stack(f), *fs)
         if self.interpolation_cls is dfx.LocalLinearInterpolation:
             dense_info = dict(y0=y0, y1=y1)

@@ -6,12 +6,14 @@ from typing import Callable
 
 import diffrax as dfx
 
+from ._auto import AutoSwitch
 from ._erk import ERK
 from ._esdirk import ESDIRK
 from ._pseudo_transient import PseudoTransient
 from ._rosenbrock import ROS2
 
 _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
+    "auto": (AutoSwitch, "Tsit5 <-> Kvaerno3 by automatic stiffness detection (LSODA-like)"),
     "euler": (ERK.euler, "explicit Euler, fixed step (gradient descent); needs dt0"),
     "heun": (lambda: ERK.of(dfx.Heun), "Heun's method, order 2, adaptive"),
     "midpoint": (lambda: ERK.of(dfx.Midpoint), "explicit midpoint, order 2, adaptive"),

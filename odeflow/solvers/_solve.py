@@ -13,6 +13,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
+from ._auto import AutoSwitch
 from ._counting import WorkCountingController, work_totals
 from ._erk import ERK
 from ._esdirk import ESDIRK
@@ -82,9 +83,11 @@ def initial_step(vector_field, t0, y0, args, error_order, rtol, atol):
     return jax.lax.stop_gradient(jnp.minimum(100 * h0, h1))
 
 
-def _saveat(saveat: dfx.SaveAt | None) -> dfx.SaveAt:
+def _saveat(saveat: dfx.SaveAt | None, solver_state: bool) -> dfx.SaveAt:
     saveat = dfx.SaveAt(t1=True) if saveat is None else saveat
-    return dfx.SaveAt(subs=saveat.subs, dense=saveat.dense, controller_state=True)
+    return dfx.SaveAt(
+        subs=saveat.subs, dense=saveat.dense, controller_state=True, solver_state=solver_state
+    )
 
 
 def solve(
@@ -93,7 +96,7 @@ def solve(
     *,
     t0: float,
     t1: float,
-    solver: str | dfx.AbstractSolver = "tsit5",
+    solver: str | dfx.AbstractSolver = "auto",
     rtol: float = 1e-6,
     atol: float = 1e-8,
     dt0: float | None = None,
@@ -113,7 +116,8 @@ def solve(
     - `vector_field`: `f(t, y, args)` returning a pytree shaped like `y`.
     - `y0`: initial state, any pytree of float arrays.
     - `t0`, `t1`: integration interval, `t1 > t0`.
-    - `solver`: a diffrax solver or a registered name (`odeflow.solvers.solver_names()`).
+    - `solver`: a diffrax solver or a registered name (`odeflow.solvers.solver_names()`);
+      the default `"auto"` switches between Tsit5 and Kvaerno3 as stiffness demands.
     - `rtol`, `atol`: tolerances of the PID step-size controller (adaptive solvers).
     - `dt0`: initial step (adaptive solvers; `None` selects it, costing 2 evaluations)
       or the fixed step (solvers without an error estimate, e.g. `"euler"`).
@@ -136,11 +140,11 @@ def solve(
     check_positive_int(max_steps, "max_steps")
     check_float_tree(y0, "y0")
     controller = _controller(solver, rtol, atol, dt0, norm)
-    counted = isinstance(solver, (ERK, ESDIRK, ROS2, PseudoTransient))
+    counted = isinstance(solver, (ERK, ESDIRK, ROS2, PseudoTransient, AutoSwitch))
     initial_evals = 0
     if counted:
         solver = dataclasses.replace(solver, report_work=True)
-        if isinstance(solver, ESDIRK) and solver.newton_rtol is None:
+        if isinstance(solver, (ESDIRK, AutoSwitch)) and solver.newton_rtol is None:
             solver = dataclasses.replace(solver, newton_rtol=rtol, newton_atol=atol)
         if isinstance(solver, PseudoTransient) and solver.steady_rtol is None:
             solver = dataclasses.replace(solver, steady_rtol=rtol, steady_atol=atol)
@@ -157,7 +161,7 @@ def solve(
         dt0,
         y0,
         args=args,
-        saveat=_saveat(saveat),
+        saveat=_saveat(saveat, solver_state=isinstance(solver, AutoSwitch)),
         stepsize_controller=controller,
         max_steps=max_steps,
         throw=throw,
@@ -178,6 +182,9 @@ def _stats(sol: dfx.Solution, solver, counted: bool, initial_evals: int) -> Solv
         unknown = {k: NOT_COUNTED for k in SolverStats.__dataclass_fields__ if k not in steps}
         return SolverStats.make(**steps, **dict(unknown, num_loss_evals=0))
     work = work_totals(sol.controller_state)
-    fsal = isinstance(solver, ERK) and solver.tableau.fsal
-    work["nfe"] = work["nfe"] + int(fsal) + initial_evals
+    # f(t0, y0) from the solver's init: FSAL explicit methods and AutoSwitch
+    first = isinstance(solver, AutoSwitch) or (isinstance(solver, ERK) and solver.tableau.fsal)
+    work["nfe"] = work["nfe"] + int(first) + initial_evals
+    if isinstance(solver, AutoSwitch):
+        work["num_switches"] = sol.solver_state.switches
     return SolverStats.make(**steps, **work)

@@ -19,6 +19,7 @@ WORK_FIELDS = (
     "num_factorizations",
     "num_newton_iters",
     "num_newton_failures",
+    "num_stiff_steps",
 )
 """Order of the per-step work vector that odeflow's solvers hand to the counting
 controller (see `_counting.py`)."""
@@ -52,6 +53,8 @@ class SolverStats(eqx.Module):
     - `num_newton_iters`: nonlinear-solver iterations.
     - `num_newton_failures`: nonlinear solves that did not converge (step rejected).
     - `num_loss_evals`: forward-only evaluations of a loss (used by stopping tests).
+    - `num_stiff_steps`: steps attempted by the stiff method of a switching solver
+      (`"auto"`); `num_switches`: switches between its non-stiff and stiff methods.
 
     A count that cannot be obtained exactly is `-1` (`odeflow.solvers.NOT_COUNTED`).
     """
@@ -67,6 +70,8 @@ class SolverStats(eqx.Module):
     num_newton_iters: Int[Array, ""]
     num_newton_failures: Int[Array, ""]
     num_loss_evals: Int[Array, ""]
+    num_stiff_steps: Int[Array, ""]
+    num_switches: Int[Array, ""]
 
     @classmethod
     def make(cls, **counts) -> "SolverStats":

@@ -37,7 +37,7 @@ def gradient_flow(
     loss_fn: Callable[[PyTree], Float[Array, ""]],
     params: PyTree,
     *,
-    solver="kvaerno3",
+    solver="auto",
     rtol: float = 1e-4,
     atol: float = 1e-6,
     t1: float = 1e4,

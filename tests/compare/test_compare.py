@@ -47,3 +47,18 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="target"):
         compare("xor", ["adam"], seeds=1, target=-1.0)
     assert "scipy-vode-bdf" in method_names()
+
+
+def test_newton_type_methods_and_seed_by_seed_tuning():
+    """Gauss-Newton, pseudo-transient and Levenberg-Marquardt methods run through
+    compare; tuning seed by seed chooses what vmapped tuning chooses."""
+    methods = ["auto", "ros2-gn", "ptc-gn", "lm"]
+    kwargs = dict(seeds=2, target=5e-2, max_steps=2000, repeats=1)
+    batched = compare("xor", methods, vmap_seeds=True, **kwargs)
+    looped = compare("xor", methods, vmap_seeds=False, **kwargs)
+    assert batched.tuning == looped.tuning
+    assert looped.config["vmap_seeds"] is False
+    for rec in looped.records:
+        assert rec["reached"], rec
+    lm = [r for r in looped.records if r["method"] == "lm"]
+    assert all(r["hvps"] > 0 and r["jacobians"] == 0 for r in lm)  # matrix-free

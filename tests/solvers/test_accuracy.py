@@ -20,7 +20,7 @@ Y0 = np.array([1.0, 0.5])
                     ("implicit-euler", 1), ("kvaerno3", 3), ("kvaerno5", 5), ("ros2", 2),
                     ("ros2-cg", 2), ("ros2-gmres", 2), ("implicit-euler-gmres", 1),
                     ("kvaerno3-gmres", 3), ("kvaerno3-cg", 3), ("kvaerno5-gmres", 5),
-                    ("ptc-dense", 1), ("ptc-gmres", 1)]
+                    ("ptc-dense", 1), ("ptc-gmres", 1), ("auto", 5)]
 )
 def test_convergence_order(name, order):
     """Slope of log error against log step on a linear problem, fixed steps."""

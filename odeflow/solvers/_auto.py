@@ -1,0 +1,166 @@
+"""Automatic stiff/non-stiff switching in the spirit of LSODA (Petzold 1983).
+
+Start with an explicit method; when its step size is bounded by stability rather
+than accuracy, switch to an implicit one, and back when the problem relaxes.
+
+- Explicit → implicit: the Shampine-Hairer test. Tsit5's last two stages are both
+  at c = 1, so ρ = ‖f(y1) - f(Y6)‖ / ‖y1 - Y6‖ estimates the dominant eigenvalue
+  magnitude at no extra cost (Hairer & Wanner, "Solving ODEs II", section IV.2,
+  as in DOPRI5). If hρ exceeds 90% of the method's real stability limit (3.5 for
+  Tsit5) on `switch_after` more accepted steps than not, the step is
+  stability-bound.
+- Implicit → explicit: one power-iteration step per implicit step, on
+  Jacobian-vector products with the vector carried between steps, estimates ρ
+  (one product per step). If hρ is below half the explicit stability limit on
+  `relax_after` more accepted steps than not, the explicit method could take the
+  same steps, so it takes over.
+
+The implicit method is Kvaerno 3(2) with a dense Jacobian for small states and
+Newton-Krylov (GMRES) above `dense_limit` unknowns. The step-size controller gets
+each method's own error order, so a switch does not distort step adaptation.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ._erk import ERK
+from ._esdirk import ESDIRK
+from ._stats import WORK_FIELDS, work_vector
+
+EXPLICIT, IMPLICIT = 0, 1
+TSIT5_STABILITY = 3.5  # |R(z)| <= 1 on [-3.5, 0]
+
+
+class _State(eqx.Module):
+    mode: jax.Array  # EXPLICIT or IMPLICIT for the next step
+    f0: jax.Array  # f(t0, y0) (flat), valid when `fresh`
+    fresh: jax.Array
+    stiff_count: jax.Array  # net accepted steps with a verdict for the other method
+    vector: jax.Array  # power-iteration vector (flat, unit norm)
+    switches: jax.Array
+
+
+class AutoSwitch(dfx.AbstractAdaptiveSolver):
+    """Tsit5 while the problem is non-stiff, Kvaerno3 while it is stiff, switching
+    automatically both ways. Registered as `"auto"`, the default solver of
+    `odeflow.solve`, `odeflow.gradient_flow` and `odeflow compare`.
+
+    **Arguments:**
+
+    - `switch_after`: net stability-bound explicit steps before switching.
+    - `relax_after`: net non-stiff implicit steps before switching back.
+    - `dense_limit`: largest state size for which the implicit method forms a dense
+      Jacobian; above it, Newton-Krylov with GMRES.
+    - `newton_rtol`, `newton_atol`: for the implicit method (set by `odeflow.solve`).
+    - `report_work`: set by `odeflow.solve`.
+
+    `SolverStats.num_stiff_steps` counts steps attempted implicitly and
+    `num_switches` the switches made (read from the final solver state).
+    """
+
+    switch_after: int = 5
+    relax_after: int = 10
+    dense_limit: int = eqx.field(static=True, default=100)
+    newton_rtol: float | None = None
+    newton_atol: float | None = None
+    report_work: bool = eqx.field(static=True, default=False)
+
+    term_structure: ClassVar = dfx.AbstractTerm
+    interpolation_cls: ClassVar = dfx.ThirdOrderHermitePolynomialInterpolation
+
+    def _explicit(self) -> ERK:
+        return ERK.of(dfx.Tsit5)
+
+    def _implicit(self, size: int) -> ESDIRK:
+        kind = "dense" if size <= self.dense_limit else "gmres"
+        return ESDIRK.kvaerno3(
+            linear_solver=kind, newton_rtol=self.newton_rtol, newton_atol=self.newton_atol,
+            report_work=True,
+        )
+
+    def order(self, terms):
+        return 5  # of the method it starts with; each step names its own error order
+
+    def error_order(self, terms):
+        return 5
+
+    def init(self, terms, t0, t1, y0, args):
+        flat, _ = ravel_pytree(y0)
+        f0, _ = ravel_pytree(terms.vf(t0, y0, args))
+        vector = jnp.sin(jnp.arange(1, flat.size + 1, dtype=flat.dtype))  # generic start
+        zero = jnp.zeros((), jnp.int32)
+        return _State(zero, f0, jnp.array(True), zero, vector / jnp.linalg.norm(vector), zero)
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        state = solver_state
+        explicit = lambda: self._explicit_step(terms, t0, t1, y0, args, state, made_jump)
+        implicit = lambda: self._implicit_step(terms, t0, t1, y0, args, state)
+        y1, err, dense_info, new_state, work, order = jax.lax.cond(
+            state.mode == EXPLICIT, explicit, implicit
+        )
+        y_error = (err, work, order) if self.report_work else err
+        return y1, y_error, dense_info, new_state, dfx.RESULTS.successful
+
+    def _verdict(self, state, for_other, mode_if_switch, needed):
+        """Count verdicts for the other method, leakily (one against takes one off, so
+        alternating accepted/rejected steps at the stability limit still add up);
+        switch after `needed`."""
+        count = jnp.where(for_other, state.stiff_count + 1, jnp.maximum(state.stiff_count - 1, 0))
+        switch = count >= needed
+        mode = jnp.where(switch, mode_if_switch, state.mode)
+        return mode, jnp.where(switch, 0, count), state.switches + switch
+
+    def _explicit_step(self, terms, t0, t1, y0, args, state, made_jump):
+        erk = self._explicit()
+        flat0, unravel = ravel_pytree(y0)
+        h = jnp.asarray(t1 - t0, flat0.dtype)
+        recompute = made_jump | ~state.fresh
+        f0 = jax.lax.cond(
+            recompute, lambda: ravel_pytree(terms.vf(t0, y0, args))[0], lambda: state.f0
+        )
+        fs, ys = erk.stages(terms, t0, h, y0, args, unravel(f0))
+        y1, err = erk.combine(h, y0, fs)
+        flat = lambda tree: ravel_pytree(tree)[0]
+        f1 = flat(fs[-1])
+        dy = jnp.linalg.norm(flat(y1) - flat(ys[-2]))
+        rho = jnp.linalg.norm(f1 - flat(fs[-2])) / jnp.where(dy > 0, dy, jnp.inf)
+        stiff = h * rho > 0.9 * TSIT5_STABILITY
+        mode, count, switches = self._verdict(state, stiff, IMPLICIT, self.switch_after)
+        new_state = _State(mode, f1, jnp.array(True), count, state.vector, switches)
+        dense_info = dict(y0=y0, y1=y1, k0=unravel(h * f0), k1=unravel(h * f1))
+        work = work_vector(nfe=erk.tableau.stages - 1 + recompute.astype(jnp.int32))
+        return y1, err, dense_info, new_state, work, jnp.asarray(5.0, flat0.dtype)
+
+    def _implicit_step(self, terms, t0, t1, y0, args, state):
+        flat0, unravel = ravel_pytree(y0)
+        h = jnp.asarray(t1 - t0, flat0.dtype)
+        esdirk = self._implicit(flat0.size)
+        y1, (err, work), dense_info, _, _ = esdirk.step(terms, t0, t1, y0, args, None, False)
+        f = lambda y: ravel_pytree(terms.vf(t0, unravel(y), args))[0]
+        _, jv = jax.jvp(f, (flat0,), (state.vector,))  # one power-iteration step
+        rho = jnp.linalg.norm(jv)
+        vector = jnp.where(rho > 0, jv / jnp.where(rho > 0, rho, 1.0), state.vector)
+        relaxed = h * rho < 0.5 * TSIT5_STABILITY
+        mode, count, switches = self._verdict(state, relaxed, EXPLICIT, self.relax_after)
+        new_state = _State(mode, state.f0, jnp.array(False), count, vector, switches)
+        extra = work_vector(nfe=1, num_jvps=1, num_stiff_steps=1)
+        order = jnp.asarray(esdirk.error_order(None), flat0.dtype)
+        return y1, err, dense_info, new_state, work + extra, order
+
+
+def switches(solver_state) -> jax.Array:
+    """Switches made, from a final `AutoSwitch` solver state."""
+    return solver_state.switches
+
+
+assert "num_stiff_steps" in WORK_FIELDS
