@@ -108,6 +108,7 @@ def solve(
     adjoint: dfx.AbstractAdjoint | None = None,
     norm: Callable | None = None,
     linearize: Callable | None = None,
+    controller: dfx.AbstractStepSizeController | None = None,
 ) -> Solution:
     """Solve dy/dt = vector_field(t, y, args) from t0 to t1 and count the work.
 
@@ -131,6 +132,8 @@ def solve(
       `jvp(v)` an exact or approximate Jacobian-vector product, used by the implicit
       and Rosenbrock solvers in place of automatic differentiation (e.g. a
       Gauss-Newton product for a gradient flow).
+    - `controller`: a diffrax step-size controller for adaptive solvers in place of
+      `diffrax.PIDController(rtol, atol, norm)` (odeflow's work counting wraps it).
 
     **Returns:** a `Solution` with `.ys`, `.ts`, `.stats` (`SolverStats`) and `.result`.
     """
@@ -139,7 +142,8 @@ def solve(
     check_interval(t0, t1)
     check_positive_int(max_steps, "max_steps")
     check_float_tree(y0, "y0")
-    controller = _controller(solver, rtol, atol, dt0, norm)
+    if controller is None or not is_adaptive(solver) or isinstance(solver, PseudoTransient):
+        controller = _controller(solver, rtol, atol, dt0, norm)
     counted = isinstance(solver, (ERK, ESDIRK, ROS2, PseudoTransient, AutoSwitch))
     initial_evals = 0
     if counted:

@@ -52,7 +52,8 @@ class SolverStats(eqx.Module):
     - `num_factorizations`: LU factorisations of the iteration matrix.
     - `num_newton_iters`: nonlinear-solver iterations.
     - `num_newton_failures`: nonlinear solves that did not converge (step rejected).
-    - `num_loss_evals`: forward-only evaluations of a loss (used by stopping tests).
+    - `num_loss_evals`: forward-only evaluations of the loss or model (stopping
+      tests, loss history, output-space error control; a JVP through it counts one).
     - `num_stiff_steps`: steps attempted by the stiff method of a switching solver
       (`"auto"`); `num_switches`: switches between its non-stiff and stiff methods.
 

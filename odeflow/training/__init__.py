@@ -1,6 +1,7 @@
 """Training by gradient flow and the optax baseline, with one result type."""
 
 from ._curvature import CURVATURES, CompositeLoss, gauss_newton_products
+from ._error_control import ERROR_SPACES, FlowErrorController
 from ._flow import gradient_flow
 from ._levenberg_marquardt import levenberg_marquardt
 from ._optimize import optimize
@@ -9,6 +10,8 @@ from ._result import STATUSES, FlowResult
 __all__ = [
     "CURVATURES",
     "CompositeLoss",
+    "ERROR_SPACES",
+    "FlowErrorController",
     "FlowResult",
     "STATUSES",
     "gauss_newton_products",

@@ -16,8 +16,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
-from ..solvers import get_solver, solve
+from ..solvers import PseudoTransient, get_solver, is_adaptive, solve
 from ._curvature import CompositeLoss, check_curvature, flow_linearize, negated
+from ._error_control import FlowErrorController, check_error_control
 from ._result import (
     FAILED,
     HORIZON_REACHED,
@@ -47,6 +48,8 @@ def gradient_flow(
     dt0: float | None = None,
     history: bool = True,
     curvature: str = "hessian",
+    error_space: str = "params",
+    rtol_final: float | None = None,
 ) -> FlowResult:
     """Train `params` by solving the gradient flow dθ/dt = -∇L(θ) from t = 0.
 
@@ -68,6 +71,12 @@ def gradient_flow(
       (exact, -∇²L by automatic differentiation) or `"gauss-newton"` (-G, the
       generalised Gauss-Newton matrix; positive semi-definite, so CG always
       applies). `"gauss-newton"` needs `loss_fn` to be a `CompositeLoss`.
+    - `error_space`: where adaptive solvers measure the local error: `"params"`,
+      `"outputs"` (the model outputs on the training set, through a JVP; needs a
+      `CompositeLoss`) or `"loss"` (the loss, through its gradient).
+    - `rtol_final`: a tolerance schedule: `rtol` (and `atol` in proportion) at the
+      initial loss, tightening log-linearly in the loss to `rtol_final` at
+      `target_loss`.
 
     **Returns:** a `FlowResult`. Compiled once per loss function, parameter shapes
     and static settings; `rtol`, `atol`, `t1`, `target_loss` and `dt0` are traced, so
@@ -76,6 +85,7 @@ def gradient_flow(
     """
     solver = get_solver(solver)
     check_curvature(curvature, loss_fn)
+    check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn)
     check_tolerances(rtol, atol)
     check_interval(0.0, t1)
     check_positive_int(max_steps, "max_steps")
@@ -98,13 +108,36 @@ def gradient_flow(
         traced(dt0),
         history,
         curvature,
+        error_space,
+        traced(rtol_final),
     )
+
+
+def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target, p0):
+    """`(controller or None, forward evaluations per step, initial ones)`."""
+    if not is_adaptive(solver) or isinstance(solver, PseudoTransient):
+        return None, 0, 0
+    if error_space == "params" and rtol_final is None:
+        return None, 0, 0
+    space = None
+    if error_space == "outputs":
+        space = lambda p: loss_fn.predict(eqx.combine(p, static))
+    elif error_space == "loss":
+        space = loss
+    per_step = 0 if space is None else 2  # space(y0) and a JVP at y1
+    schedule = None
+    if rtol_final is not None:
+        schedule = (jnp.log(loss(p0)), jnp.log(target), jnp.log(rtol / rtol_final))
+        per_step += 1
+    inner = dfx.PIDController(rtol=rtol, atol=atol)
+    initial = 0 if rtol_final is None else 1
+    return FlowErrorController(inner, space, loss, schedule), per_step, initial
 
 
 @eqx.filter_jit
 def _gradient_flow(
     loss_fn, params, solver, rtol, atol, t1, target_loss, max_steps, throw, dt0, history,
-    curvature,
+    curvature, error_space, rtol_final,
 ):
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
@@ -118,6 +151,9 @@ def _gradient_flow(
         predict = lambda p: loss_fn.predict(eqx.combine(p, static))
         linearize = flow_linearize(CompositeLoss(predict, loss_fn.output_loss))
 
+    controller, per_step, initial = _controller(
+        loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target_loss, trainable
+    )
     event = None
     if target_loss is not None:
         event = dfx.Event(lambda t, y, args, **kw: loss(y) < target_loss)
@@ -138,12 +174,14 @@ def _gradient_flow(
         throw=throw,
         event=event,
         linearize=linearize,
+        controller=controller,
     )
     final = jax.tree.map(lambda x: x[-1], sol.ys[0])
     final_loss = loss(final)
     hit = False if event is None else sol.event_mask
     status = _status(sol.result, hit, final_loss)
     loss_evals = 1 + (0 if event is None else sol.stats.num_steps + 1)
+    loss_evals = loss_evals + initial + per_step * sol.stats.num_steps
     if history:
         loss_hist, t_hist = clean_history(sol.ys[1], sol.ts[1])
         loss_evals = loss_evals + sol.stats.num_steps + 1  # diffrax evaluates per attempt

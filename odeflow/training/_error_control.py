@@ -1,0 +1,88 @@
+"""Step-size control measured on what matters for training.
+
+The default controller bounds the local error of the parameters. Two alternatives:
+
+- Error in output space: the local error δθ is mapped through the model's Jacobian,
+  δg = J_g(θ) δθ (one JVP), and controlled relative to the outputs g(θ); or in
+  loss space, δL = ∇L(θ)·δθ relative to L(θ). Parameters that do not change the
+  outputs no longer limit the step.
+- A tolerance schedule: loose early, tight near convergence. The tolerances move
+  log-linearly in the loss from `rtol` at the initial loss to `rtol_final` at the
+  target loss (the error estimate is scaled, which is the same as scaling both
+  `rtol` and `atol`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+ERROR_SPACES = ("params", "outputs", "loss")
+
+
+class FlowErrorController(dfx.AbstractStepSizeController):
+    """Wraps `inner` (a `diffrax.PIDController`), which then sees
+    `(space(y0), space(y1), J_space(y1) · error)` instead of the parameters, with
+    the error scaled by the tolerance schedule.
+
+    - `space`: `params -> pytree` (`None`: the parameters themselves).
+    - `loss`: `params -> scalar`, for the schedule.
+    - `schedule`: `None` or `(log_loss0, log_target, log_ratio)` with `log_ratio =
+      log(rtol / rtol_final)`.
+    """
+
+    inner: dfx.AbstractStepSizeController
+    space: Callable | None = None
+    loss: Callable | None = None
+    schedule: tuple | None = None
+
+    def wrap(self, direction):
+        return FlowErrorController(self.inner.wrap(direction), self.space, self.loss,
+                                   self.schedule)
+
+    def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
+        return self.inner.init(terms, t0, t1, y0, dt0, args, func, error_order)
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
+        if self.space is None:
+            z0, z1, dz = y0, y1_candidate, y_error
+        else:
+            z0 = self.space(y0)
+            z1, dz = jax.jvp(self.space, (y1_candidate,), (y_error,))
+            # a failed step's infinite error must stay infinite (0 * inf is NaN)
+            failed = ~jnp.all(jnp.isfinite(ravel_pytree(y_error)[0]))
+            dz = jax.tree.map(lambda e: jnp.where(failed, jnp.inf, e), dz)
+        if self.schedule is not None:
+            log_loss0, log_target, log_ratio = self.schedule
+            log_loss = jnp.log(jnp.maximum(self.loss(y1_candidate), 1e-300))
+            progress = jnp.clip((log_loss0 - log_loss) / (log_loss0 - log_target), 0.0, 1.0)
+            factor = jnp.exp(progress * log_ratio)
+            dz = jax.tree.map(lambda e: e * factor, dz)
+        return self.inner.adapt_step_size(t0, t1, z0, z1, args, dz, error_order, state)
+
+
+def check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn) -> None:
+    from ._curvature import CompositeLoss
+
+    if error_space not in ERROR_SPACES:
+        raise ValueError(
+            f"unknown error_space {error_space!r}; use one of {', '.join(ERROR_SPACES)}"
+        )
+    if error_space == "outputs" and not isinstance(loss_fn, CompositeLoss):
+        raise TypeError(
+            "error_space='outputs' needs the model outputs: pass "
+            "odeflow.training.CompositeLoss(predict, output_loss) (tasks provide "
+            "task.composite_loss)"
+        )
+    if rtol_final is not None:
+        if target_loss is None:
+            raise ValueError(
+                "rtol_final needs target_loss: the schedule runs from the initial loss "
+                "to the target; pass target_loss=..."
+            )
+        if not (isinstance(rtol_final, jax.core.Tracer) or rtol_final > 0):
+            raise ValueError(f"rtol_final must be positive, got {rtol_final}")
