@@ -5,6 +5,7 @@ from ._error_control import ERROR_SPACES, FlowErrorController
 from ._flow import gradient_flow
 from ._levenberg_marquardt import levenberg_marquardt
 from ._optimize import optimize
+from ._runge_kutta import RungeKuttaState, runge_kutta
 from ._result import STATUSES, FlowResult
 
 __all__ = [
@@ -18,4 +19,6 @@ __all__ = [
     "gradient_flow",
     "levenberg_marquardt",
     "optimize",
+    "RungeKuttaState",
+    "runge_kutta",
 ]

@@ -32,7 +32,8 @@ def optimize(
     stops if the loss is below `target_loss` (the same rule as `gradient_flow`:
     the first iterate whose loss is below the target), else applies one update.
     Optimizers that take `value`, `grad` and `value_fn` (e.g. `optax.lbfgs` with its
-    line search) get them, and their line-search evaluations are counted.
+    line search) or `grad_fn` (`odeflow.training.runge_kutta`) get them, and their
+    line-search or stage gradient evaluations are counted.
 
     **Arguments:**
 
@@ -59,12 +60,19 @@ def _linesearch_steps(opt_state):
     return optax.tree_utils.tree_get(opt_state, "num_linesearch_steps", default=None)
 
 
+def _stage_evals(opt_state):
+    """Gradient evaluations of the last update beyond the one at the iterate (the
+    stages of `odeflow.training.runge_kutta`)."""
+    return optax.tree_utils.tree_get(opt_state, "num_grad_evals") - 1
+
+
 @eqx.filter_jit
 def _optimize(loss_fn, params, optimizer, opt_state, target, max_iters):
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
     optimizer = optax.with_extra_args_support(optimizer)
     uses_linesearch = _linesearch_steps(opt_state) is not None
+    uses_stages = optax.tree_utils.tree_get(opt_state, "num_grad_evals", default=None) is not None
     if uses_linesearch:
         value_and_grad = optax.value_and_grad_from_state(loss)
     else:
@@ -78,14 +86,19 @@ def _optimize(loss_fn, params, optimizer, opt_state, target, max_iters):
 
     def body(carry):
         p, state, i, value, grad, history, nfe = carry
+        # optax chains pass extra arguments on to every member, and some (the line
+        # search) reject unknown ones: grad_fn goes only to Runge-Kutta steps
+        extra = dict(grad_fn=jax.grad(loss)) if uses_stages else {}
         updates, state = optimizer.update(
-            grad, state, p, value=value, grad=grad, value_fn=loss
+            grad, state, p, value=value, grad=grad, value_fn=loss, **extra
         )
         p = optax.apply_updates(p, updates)
         # With a line search the value and gradient at the new point come from its
         # state (no new evaluation); its trial evaluations are counted instead.
         value, grad = value_and_grad(p, state=state)
         evals = _linesearch_steps(state) if uses_linesearch else 1
+        if uses_stages:
+            evals = evals + _stage_evals(state)
         history = history.at[i + 1].set(value)
         return p, state, i + 1, value, grad, history, nfe + evals
 
