@@ -6,6 +6,10 @@ The default controller bounds the local error of the parameters. Two alternative
   δg = J_g(θ) δθ (one JVP), and controlled relative to the outputs g(θ); or in
   loss space, δL = ∇L(θ)·δθ relative to L(θ). Parameters that do not change the
   outputs no longer limit the step.
+- A descent check: the exact flow decreases the loss (dL/dt = -‖∇L‖²), so a step
+  that increases it is rejected whatever its error estimate says. This keeps loose
+  tolerances safe: without it an explicit method at rtol 1e-2 can wander uphill
+  with every step accepted.
 - A tolerance schedule: loose early, tight near convergence. The tolerances move
   log-linearly in the loss from `rtol` at the initial loss to `rtol_final` at the
   target loss (the error estimate is scaled, which is the same as scaling both
@@ -33,35 +37,47 @@ class FlowErrorController(dfx.AbstractStepSizeController):
     - `loss`: `params -> scalar`, for the schedule.
     - `schedule`: `None` or `(log_loss0, log_target, log_ratio)` with `log_ratio =
       log(rtol / rtol_final)`.
+    - `descent`: reject steps that increase the loss.
     """
 
     inner: dfx.AbstractStepSizeController
     space: Callable | None = None
     loss: Callable | None = None
     schedule: tuple | None = None
+    descent: bool = False
 
     def wrap(self, direction):
         return FlowErrorController(self.inner.wrap(direction), self.space, self.loss,
-                                   self.schedule)
+                                   self.schedule, self.descent)
+
+    def evaluations_per_step(self) -> int:
+        """Forward evaluations of the loss or model per step (for the stats)."""
+        space = 0 if self.space is None else 2  # space(y0) and a JVP at y1
+        loss1 = int(self.schedule is not None or self.descent)
+        return space + loss1 + int(self.descent)
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
         return self.inner.init(terms, t0, t1, y0, dt0, args, func, error_order)
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
+        failed = ~jnp.all(jnp.isfinite(ravel_pytree(y_error)[0]))
         if self.space is None:
             z0, z1, dz = y0, y1_candidate, y_error
         else:
             z0 = self.space(y0)
             z1, dz = jax.jvp(self.space, (y1_candidate,), (y_error,))
-            # a failed step's infinite error must stay infinite (0 * inf is NaN)
-            failed = ~jnp.all(jnp.isfinite(ravel_pytree(y_error)[0]))
-            dz = jax.tree.map(lambda e: jnp.where(failed, jnp.inf, e), dz)
+        if self.schedule is not None or self.descent:
+            loss1 = self.loss(y1_candidate)
+        factor = 1.0
         if self.schedule is not None:
             log_loss0, log_target, log_ratio = self.schedule
-            log_loss = jnp.log(jnp.maximum(self.loss(y1_candidate), 1e-300))
+            log_loss = jnp.log(jnp.maximum(loss1, 1e-300))
             progress = jnp.clip((log_loss0 - log_loss) / (log_loss0 - log_target), 0.0, 1.0)
             factor = jnp.exp(progress * log_ratio)
-            dz = jax.tree.map(lambda e: e * factor, dz)
+        if self.descent:
+            failed = failed | ~(loss1 <= self.loss(y0))
+        # a failed step's error is infinite (also where a JVP would make 0 * inf NaN)
+        dz = jax.tree.map(lambda e: jnp.where(failed, jnp.inf, e * factor).astype(e.dtype), dz)
         return self.inner.adapt_step_size(t0, t1, z0, z1, args, dz, error_order, state)
 
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
-from ..solvers import PseudoTransient, get_solver, is_adaptive, solve
+from ..solvers import AutoSwitch, PseudoTransient, get_solver, is_adaptive, solve
 from ._curvature import CompositeLoss, check_curvature, flow_linearize, negated
 from ._error_control import FlowErrorController, check_error_control
 from ._result import (
@@ -50,6 +50,7 @@ def gradient_flow(
     curvature: str = "hessian",
     error_space: str = "params",
     rtol_final: float | None = None,
+    descent_check: bool = True,
 ) -> FlowResult:
     """Train `params` by solving the gradient flow dθ/dt = -∇L(θ) from t = 0.
 
@@ -77,13 +78,20 @@ def gradient_flow(
     - `rtol_final`: a tolerance schedule: `rtol` (and `atol` in proportion) at the
       initial loss, tightening log-linearly in the loss to `rtol_final` at
       `target_loss`.
+    - `descent_check`: adaptive solvers reject a step that increases the loss (the
+      exact flow never does); costs two loss evaluations per step.
+
+    The default `solver="auto"` here is `AutoSwitch(implicit="ros2",
+    symmetric=True)`: Tsit5 while non-stiff, then Rosenbrock-W steps with CG on
+    Hessian- (or Gauss-Newton-) vector products, which suit the symmetric Jacobian
+    and loose tolerances of a gradient flow.
 
     **Returns:** a `FlowResult`. Compiled once per loss function, parameter shapes
     and static settings; `rtol`, `atol`, `t1`, `target_loss` and `dt0` are traced, so
     changing their values does not recompile. `jax.vmap` over `params` runs seeds in
     parallel with per-seed statistics.
     """
-    solver = get_solver(solver)
+    solver = AutoSwitch(implicit="ros2", symmetric=True) if solver == "auto" else get_solver(solver)
     check_curvature(curvature, loss_fn)
     check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn)
     check_tolerances(rtol, atol)
@@ -110,34 +118,35 @@ def gradient_flow(
         curvature,
         error_space,
         traced(rtol_final),
+        descent_check,
     )
 
 
-def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target, p0):
+def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target, p0,
+                descent):
     """`(controller or None, forward evaluations per step, initial ones)`."""
     if not is_adaptive(solver) or isinstance(solver, PseudoTransient):
         return None, 0, 0
-    if error_space == "params" and rtol_final is None:
+    if error_space == "params" and rtol_final is None and not descent:
         return None, 0, 0
     space = None
     if error_space == "outputs":
         space = lambda p: loss_fn.predict(eqx.combine(p, static))
     elif error_space == "loss":
         space = loss
-    per_step = 0 if space is None else 2  # space(y0) and a JVP at y1
     schedule = None
     if rtol_final is not None:
         schedule = (jnp.log(loss(p0)), jnp.log(target), jnp.log(rtol / rtol_final))
-        per_step += 1
     inner = dfx.PIDController(rtol=rtol, atol=atol)
+    controller = FlowErrorController(inner, space, loss, schedule, descent)
     initial = 0 if rtol_final is None else 1
-    return FlowErrorController(inner, space, loss, schedule), per_step, initial
+    return controller, controller.evaluations_per_step(), initial
 
 
 @eqx.filter_jit
 def _gradient_flow(
     loss_fn, params, solver, rtol, atol, t1, target_loss, max_steps, throw, dt0, history,
-    curvature, error_space, rtol_final,
+    curvature, error_space, rtol_final, descent_check,
 ):
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
@@ -152,7 +161,8 @@ def _gradient_flow(
         linearize = flow_linearize(CompositeLoss(predict, loss_fn.output_loss))
 
     controller, per_step, initial = _controller(
-        loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target_loss, trainable
+        loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target_loss, trainable,
+        descent_check,
     )
     event = None
     if target_loss is not None:

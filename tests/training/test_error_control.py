@@ -52,14 +52,32 @@ def test_schedule_equal_tolerances_is_no_schedule_and_tighter_costs_steps():
     assert tighter.status_name == "target_reached"
 
 
-@pytest.mark.parametrize("space, per_step", [("outputs", 2), ("loss", 2)])
-def test_forward_evaluations_are_counted(space, per_step):
+@pytest.mark.parametrize("space, descent, per_step", [("outputs", True, 4), ("loss", False, 2),
+                                                     ("params", True, 2), ("params", False, 0)])
+def test_forward_evaluations_are_counted(space, descent, per_step):
+    """space(y0) and a JVP at y1 for output or loss space; L(y0) and L(y1) for the
+    descent check."""
     task = get_task("xor")
     res = odeflow.gradient_flow(task.composite_loss, task.init(jax.random.key(1)), solver="tsit5",
-                                rtol=1e-3, atol=1e-3, t1=1e6, target_loss=1e-2, error_space=space)
+                                rtol=1e-3, atol=1e-3, t1=1e6, target_loss=1e-2, error_space=space,
+                                descent_check=descent)
     steps = int(res.stats.num_steps)
     # final loss + event per attempt and at t0 + history likewise + the controller's
     assert int(res.stats.num_loss_evals) == 1 + 2 * (steps + 1) + per_step * steps
+
+
+def test_descent_check_keeps_loose_tolerances_downhill():
+    """Tsit5 at rtol 1e-2 on digits wanders uphill with every step accepted; with the
+    descent check every accepted step lowers the loss."""
+    task = get_task("digits")
+    params = task.init(jax.random.key(0))
+    kw = dict(solver="tsit5", rtol=1e-2, atol=1e-2, t1=1e8, max_steps=60, throw=False)
+    free = odeflow.gradient_flow(task.loss, params, descent_check=False, **kw)
+    checked = odeflow.gradient_flow(task.loss, params, **kw)
+    history = lambda r: np.asarray(r.loss_history)[~np.isnan(np.asarray(r.loss_history))]
+    assert np.any(np.diff(history(free)) > 0)
+    assert np.all(np.diff(history(checked)) <= 0)
+    assert int(checked.stats.num_rejected) > 0
 
 
 def test_bad_error_control_arguments():
