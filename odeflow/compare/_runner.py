@@ -50,8 +50,9 @@ def _seeds(seeds) -> list[int]:
 class _Runner:
     """Runs one method at one setting on one seed (or a batch), reusing compiled code."""
 
-    def __init__(self, task: Task, target: float, max_steps: int):
+    def __init__(self, task: Task, target: float, max_steps: int, max_solver_steps: int):
         self.task, self.target, self.max_steps = task, target, max_steps
+        self.max_solver_steps = max_solver_steps
         self._optimizers = {}
 
     def optimizer(self, method: Method):
@@ -73,10 +74,10 @@ class _Runner:
             return levenberg_marquardt(self.task.composite_loss, params, damping=setting,
                                        target_loss=self.target, max_iters=self.max_steps)
         solver = method.solver or method.name
-        kwargs = dict(target_loss=self.target, max_steps=self.max_steps, throw=False,
+        kwargs = dict(target_loss=self.target, max_steps=self.max_solver_steps, throw=False,
                       curvature=method.curvature)
         if solver == "euler":
-            kwargs.update(dt0=setting, t1=setting * self.max_steps)
+            kwargs.update(dt0=setting, t1=setting * self.max_solver_steps)
         elif solver.startswith("ptc"):
             kwargs.update(dt0=setting, t1=PTC_HORIZON, rtol=PTC_STEADY_TOL, atol=PTC_STEADY_TOL)
         else:
@@ -205,6 +206,8 @@ def compare(
     dtype=jnp.float64,
     progress: Callable[[str], None] | None = None,
     vmap_seeds: bool | None = None,
+    grids: dict[str, Sequence] | None = None,
+    max_solver_steps: int | None = None,
 ) -> CompareResult:
     """Train `task` with every method from the same initial parameters per seed.
 
@@ -221,23 +224,35 @@ def compare(
     `progress` (called with a line of text as work proceeds), `vmap_seeds` (tune
     all seeds in one vmapped program; default: for tasks up to
     `VMAP_PARAM_LIMIT` parameters, where batching pays; larger tasks run seed by
-    seed, since under `vmap` every seed waits for the slowest one's solver loops).
+    seed, since under `vmap` every seed waits for the slowest one's solver loops),
+    `grids` (replace some methods' tuning grids, e.g. `{"adam": [0.01, 0.1]}`;
+    reported with the results), `max_solver_steps` (cap on the steps of ODE
+    methods, default `max_steps`; an implicit step can cost hundreds of Hessian
+    products, an optimizer iteration one gradient).
 
     **Returns:** a `CompareResult`; see `odeflow.compare.write_report` for files.
     """
     task = get_task(task, dtype=dtype) if isinstance(task, str) else task
     methods = [get_method(m) for m in methods]
+    for name, grid in (grids or {}).items():
+        if name not in [m.name for m in methods]:
+            raise ValueError(f"grids names {name!r}, which is not among the methods")
+        if len(grid) == 0:
+            raise ValueError(f"the grid for {name!r} is empty")
+        methods = [dataclasses.replace(m, grid=tuple(grid)) if m.name == name else m
+                   for m in methods]
     if not methods:
         raise ValueError("methods is empty; pass names such as ['adam', 'tsit5']")
     if not (np.isfinite(target) and target > 0):
         raise ValueError(f"target must be a positive loss, got {target}")
-    if repeats < 1 or max_steps < 1:
-        raise ValueError("repeats and max_steps must be positive integers")
+    max_solver_steps = max_steps if max_solver_steps is None else max_solver_steps
+    if repeats < 1 or max_steps < 1 or max_solver_steps < 1:
+        raise ValueError("repeats, max_steps and max_solver_steps must be positive integers")
     seeds = _seeds(seeds)
     say = progress or (lambda line: None)
     batch = task.init_batch(seeds)
     param = lambda i: jax.tree.map(lambda x: x[i], batch)
-    runner = _Runner(task, target, max_steps)
+    runner = _Runner(task, target, max_steps, max_solver_steps)
     tuned = [m for m in methods if m.kind != "scipy"]
     if vmap_seeds is None:
         vmap_seeds = task.num_params <= VMAP_PARAM_LIMIT
@@ -257,7 +272,8 @@ def compare(
     config = {
         "task": task.name, "task_description": task.description, "num_params": task.num_params,
         "target": target, "seeds": seeds, "methods": [m.name for m in methods],
-        "max_steps": max_steps, "repeats": repeats, "scipy_time_cap_s": scipy_time_cap,
+        "max_steps": max_steps, "max_solver_steps": max_solver_steps, "repeats": repeats,
+        "scipy_time_cap_s": scipy_time_cap,
         "vmap_seeds": vmap_seeds,
         "dtype": str(jax.tree.leaves(batch)[0].dtype),
     }
