@@ -5,7 +5,7 @@ full-batch losses 1e-2, 1e-4 and 1e-6.
 
     python benchmarks/stiff_scaling.py            # the full run (about an hour, 2 cores)
     python benchmarks/stiff_scaling.py --quick    # a smoke run, tiny settings
-    python benchmarks/stiff_scaling.py --report-only   # remake the summary from JSON
+    python benchmarks/stiff_scaling.py --report-only   # summary from the per-run JSON
 
 Every (problem, target) is one `odeflow.compare` run: the same initial parameters
 per seed for all methods, each method tuned on those seeds over its grid (most seeds
@@ -68,24 +68,41 @@ def run(problems, targets, out: Path, max_steps: int, max_solver_steps: int) -> 
     return summaries
 
 
+def saved_summaries(out: Path, problems) -> list[dict]:
+    """Summaries rebuilt from the per-run JSON that `compare` wrote."""
+    summaries = []
+    for problem in problems:
+        for path in sorted((out / "stiff_scaling" / problem).glob("*/*.json"),
+                           key=lambda p: -float(p.parent.name)):
+            run = json.loads(path.read_text())
+            c = run["config"]
+            summaries.append(summarize(problem, c["num_params"], c["target"], run["records"],
+                                       run["tuning"]))
+    return summaries
+
+
+def _speedups(baseline, seeds):
+    """time(baseline) / time(method) per seed where both reached the target."""
+    return [float(baseline[s]["time_s"] / r["time_s"]) for s, r in seeds.items()
+            if r["reached"] and s in baseline and baseline[s]["reached"]]
+
+
 def summarize(problem, num_params, target, records, tuning) -> dict:
-    """Per method: seeds reached, median time, work, and per-seed speed-up over the
-    baseline (time(baseline) / time(method), seeds where both reached the target)."""
+    """Per method: seeds reached, median time, work, and per-seed speed-ups over
+    tuned Adam and over L-BFGS."""
     by = {}
     for r in records:
         by.setdefault(r["method"], {})[r["seed"]] = r
-    base = by[BASELINE]
     rows = []
     for method, seeds in by.items():
         hit = [r for r in seeds.values() if r["reached"]]
         med = lambda k: float(np.median([r[k] for r in hit])) if hit else None
-        speedups = [base[s]["time_s"] / r["time_s"] for s, r in seeds.items()
-                    if r["reached"] and base[s]["reached"]]
         rows.append({
             "method": method, "setting": tuning[method]["chosen"], "reached": len(hit),
             "seeds": len(seeds), "time_s": med("time_s"), "presentations": med("presentations"),
             "hvps": med("hvps"), "steps": med("steps"),
-            "speedup_vs_adam": [float(x) for x in speedups],
+            "speedup_vs_adam": _speedups(by.get(BASELINE, {}), seeds),
+            "speedup_vs_lbfgs": _speedups(by.get("lbfgs", {}), seeds),
         })
     return {"problem": problem, "num_params": num_params, "target": target, "methods": rows}
 
@@ -102,19 +119,20 @@ def markdown(summaries) -> str:
         "Stiff gradient-flow training on scikit-learn digits (float64, full batch, "
         f"{machine['cpu']}, {machine['cores']} cores). Time to the target loss, median "
         "over the seeds that reached it; speed-up = time(tuned Adam) / time(method) per "
-        "seed, median [min, max]; presentations = gradient evaluations; HVPs = Hessian- "
-        "or Gauss-Newton-vector products.", "",
+        "seed, median [min, max] (likewise vs L-BFGS); presentations = gradient "
+        "evaluations; HVPs = Hessian- or Gauss-Newton-vector products.", "",
     ]
     for s in summaries:
         lines += [f"**{s['problem']}** ({s['num_params']:,} parameters), target {s['target']:g}",
-                  "", "| method | setting | reached | time s | speed-up vs Adam | presentations "
-                  "| HVPs | steps |", "|---|---|---|---|---|---|---|---|"]
+                  "", "| method | setting | reached | time s | speed-up vs Adam | vs L-BFGS "
+                  "| presentations | HVPs | steps |", "|---|---|---|---|---|---|---|---|---|"]
         for row in sorted(s["methods"], key=lambda r: r["time_s"] if r["time_s"] else np.inf):
             num = lambda v, f: "–" if v is None else format(v, f)
-            setting = row["setting"] if row["setting"] is None else f"{row['setting']:g}"
+            setting = "–" if row["setting"] is None else f"{row['setting']:g}"
             lines.append(
                 f"| {row['method']} | {setting} | {row['reached']}/{row['seeds']} | "
                 f"{num(row['time_s'], '.3g')} | {_fmt_speedup(row['speedup_vs_adam'])} | "
+                f"{_fmt_speedup(row.get('speedup_vs_lbfgs', []))} | "
                 f"{num(row['presentations'], '.0f')} | {num(row['hvps'], '.0f')} | "
                 f"{num(row['steps'], '.0f')} |")
         lines.append("")
@@ -128,6 +146,8 @@ def plot(summaries, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     problems = list(dict.fromkeys(s["problem"] for s in summaries))
+    every = list(dict.fromkeys(r["method"] for s in summaries for r in s["methods"]))
+    colors = dict(zip(every, plt.cm.tab10.colors + plt.cm.Dark2.colors))
     fig, axes = plt.subplots(1, len(problems), figsize=(6 * len(problems), 4.5), squeeze=False)
     for ax, problem in zip(axes[0], problems):
         rows = [s for s in summaries if s["problem"] == problem]
@@ -138,14 +158,14 @@ def plot(summaries, path: Path) -> None:
                    and r["reached"] == r["seeds"]]
             if pts:
                 x, y = zip(*sorted(pts, reverse=True))
-                style = "k--o" if method == BASELINE else "-o"
-                ax.loglog(x, y, style, label=method)
+                style = "--o" if method == BASELINE else "-o"
+                ax.loglog(x, y, style, color=colors[method], label=method)
         ax.invert_xaxis()
         ax.set_xlabel("target loss")
         ax.set_ylabel("median time to target [s]")
         ax.set_title(f"{problem} ({rows[0]['num_params']:,} parameters)")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -165,13 +185,16 @@ def main(argv=None) -> None:
     out = Path(args.out)
     name = "stiff_scaling_quick" if args.quick else "stiff_scaling"
     if args.report_only:
-        summaries = json.loads((out / f"{name}.json").read_text())["summaries"]
+        summaries = saved_summaries(out, QUICK if args.quick else PROBLEMS)
+        if not summaries:
+            raise SystemExit(f"no saved runs under {out / 'stiff_scaling'}; run without "
+                             "--report-only first")
     else:
         problems, targets = (QUICK, (1e-1,)) if args.quick else (PROBLEMS, TARGETS)
         summaries = run(problems, targets, out, MAX_ITERS, MAX_SOLVER_STEPS)
-        payload = {"machine": machine_info(), "command": _command(), "summaries": summaries}
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
+    payload = {"machine": machine_info(), "command": _command(), "summaries": summaries}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
     (out / f"{name}.md").write_text(markdown(summaries))
     plot(summaries, out / f"{name}.png")
     print(markdown(summaries))

@@ -33,7 +33,7 @@ from jax.flatten_util import ravel_pytree
 from ._erk import ERK
 from ._esdirk import ESDIRK
 from ._rosenbrock import ROS2
-from ._stats import WORK_FIELDS, work_vector
+from ._stats import work_vector
 
 EXPLICIT, IMPLICIT = 0, 1
 TSIT5_STABILITY = 3.5  # |R(z)| <= 1 on [-3.5, 0]
@@ -183,10 +183,3 @@ class AutoSwitch(dfx.AbstractAdaptiveSolver):
         order = jnp.asarray(method.error_order(None), flat0.dtype)
         return y1, err, dense_info, new_state, work + extra, order
 
-
-def switches(solver_state) -> jax.Array:
-    """Switches made, from a final `AutoSwitch` solver state."""
-    return solver_state.switches
-
-
-assert "num_stiff_steps" in WORK_FIELDS
