@@ -18,7 +18,7 @@ from ._stats import WORK_FIELDS
 
 class WorkCountingController(dfx.AbstractStepSizeController):
     """Wraps `inner`; its state is `(inner_state, totals)` with `totals` an int array
-    ordered as `odeflow.solvers._esdirk.WORK_FIELDS`."""
+    ordered as `odeflow.solvers._stats.WORK_FIELDS`."""
 
     inner: dfx.AbstractStepSizeController
 
