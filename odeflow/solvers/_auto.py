@@ -168,7 +168,8 @@ class AutoSwitch(dfx.AbstractAdaptiveSolver):
         flat0, unravel = ravel_pytree(y0)
         h = jnp.asarray(t1 - t0, flat0.dtype)
         method = self._implicit(flat0.size)
-        y1, (err, work), dense_info, _, _ = method.step(terms, t0, t1, y0, args, None, False)
+        fresh_state = method.init(terms, t0, t1, y0, args)  # nothing carried between steps
+        y1, (err, work), dense_info, _, _ = method.step(terms, t0, t1, y0, args, fresh_state, False)
         if isinstance(method, ROS2):  # linear dense output, as a cubic Hermite
             slope = jax.tree.map(lambda a, b: b - a, y0, y1)
             dense_info = dict(y0=y0, y1=y1, k0=slope, k1=slope)

@@ -105,7 +105,7 @@ def _scaled_rms(dz, z, rtol, atol):
 
 def _newton_stage(f, lin_solve, psi, k_guess, hg, newton: _Newton):
     """Solve k = f(psi + hg * k) by simplified Newton with a fixed matrix (I - hg J);
-    `lin_solve(b)` returns `(x, matvecs)` with x ≈ (I - hg J)⁻¹ b.
+    `lin_solve(b)` returns `(x, matvecs, _)` with x ≈ (I - hg J)⁻¹ b.
 
     Returns (k, converged, iterations, matvecs)."""
 
@@ -116,7 +116,7 @@ def _newton_stage(f, lin_solve, psi, k_guess, hg, newton: _Newton):
     def body(carry):
         k, it, prev_norm, _, _, matvecs = carry
         residual = k - f(psi + hg * k)
-        dk, used = lin_solve(-residual)
+        dk, used, _ = lin_solve(-residual)
         k = k + dk
         norm = _scaled_rms(hg * dk, psi + hg * k, newton.rtol, newton.atol)
         rate = norm / jnp.where(prev_norm > 0, prev_norm, jnp.inf)

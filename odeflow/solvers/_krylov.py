@@ -1,5 +1,5 @@
-"""Conjugate gradients that report their work: matrix-free linear solves on
-Jacobian- (Hessian-) vector products."""
+"""Krylov solvers that report their work: conjugate gradients and GMRES, matrix-free
+linear solves on Jacobian- (Hessian-) vector products."""
 
 from __future__ import annotations
 
@@ -7,38 +7,49 @@ import jax
 import jax.numpy as jnp
 
 
-def cg(matvec, b, *, rtol: float, max_iters: int):
-    """Solve A x = b for symmetric A by conjugate gradients from x = 0.
+def cg(matvec, b, *, rtol: float, max_iters: int, precondition=None, observe=None,
+       observed=None):
+    """Solve A x = b for symmetric A by (preconditioned) conjugate gradients from x = 0.
 
     Stops when ||r|| <= rtol ||b||, after `max_iters` products, or on a direction of
     non-positive curvature (pᵀAp <= 0), returning the iterate reached so far or, if
     that happens at once, `b` itself (truncated CG as in Hessian-free optimisation;
-    Steihaug 1983, Martens 2010). Returns `(x, matvecs, converged)`.
+    Steihaug 1983, Martens 2010).
+
+    `precondition(r)` applies a symmetric positive definite M ≈ A⁻¹. Every direction
+    is passed on as `observed = observe(observed, p, A p, positive)` (e.g. into a
+    `SecantMemory`, which keeps those of positive curvature). Returns `(x, matvecs, converged, observed)`.
     """
+    precondition = (lambda r: r) if precondition is None else precondition
     tol2 = (rtol * jnp.linalg.norm(b)) ** 2
 
     def cond(carry):
-        _, r, _, rr, it, stop = carry
+        _, _, _, _, rr, it, stop, _ = carry
         return (rr > tol2) & (it < max_iters) & ~stop
 
     def body(carry):
-        x, r, p, rr, it, _ = carry
+        x, r, p, rz, rr, it, _, observed = carry
         ap = matvec(p)
         curvature = p @ ap
         bad = ~(curvature > 0)
-        alpha = rr / jnp.where(bad, 1.0, curvature)
+        alpha = rz / jnp.where(bad, 1.0, curvature)
         x_new = x + alpha * p
         r_new = r - alpha * ap
-        rr_new = r_new @ r_new
-        p_new = r_new + (rr_new / rr) * p
+        z_new = precondition(r_new)
+        rz_new = r_new @ z_new
+        p_new = z_new + (rz_new / rz) * p
         keep = lambda new, old: jnp.where(bad, old, new)
         x_out = jnp.where(bad & (it == 0), b, keep(x_new, x))
-        return x_out, keep(r_new, r), keep(p_new, p), keep(rr_new, rr), it + 1, bad
+        if observe is not None:
+            observed = observe(observed, p, ap, ~bad)
+        return (x_out, keep(r_new, r), keep(p_new, p), keep(rz_new, rz),
+                keep(r_new @ r_new, rr), it + 1, bad, observed)
 
     zero = jnp.zeros_like(b)
-    init = (zero, b, b, b @ b, jnp.zeros((), jnp.int32), jnp.array(False))
-    x, _, _, rr, iters, stop = jax.lax.while_loop(cond, body, init)
-    return x, iters, (rr <= tol2) & ~stop
+    z = precondition(b)
+    init = (zero, b, z, b @ z, b @ b, jnp.zeros((), jnp.int32), jnp.array(False), observed)
+    x, _, _, _, rr, iters, stop, observed = jax.lax.while_loop(cond, body, init)
+    return x, iters, (rr <= tol2) & ~stop, observed
 
 
 def gmres(matvec, b, *, rtol: float, max_iters: int):

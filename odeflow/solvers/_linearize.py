@@ -50,21 +50,49 @@ def check_linear_solver(name: str) -> None:
         )
 
 
-def shifted_solver(kind, jvp, n, hg, dtype, rtol, max_iters):
+def check_krylov_memory(linear_solver: str, krylov_memory: int) -> None:
+    if not isinstance(krylov_memory, int) or krylov_memory < 0:
+        raise ValueError(f"krylov_memory must be an integer >= 0, got {krylov_memory!r}")
+    if krylov_memory and linear_solver != "cg":
+        raise ValueError(
+            "krylov_memory (a recycled L-BFGS preconditioner) needs linear_solver='cg'; "
+            f"got linear_solver={linear_solver!r}, so set krylov_memory=0"
+        )
+
+
+def shifted_solver(kind, jvp, n, hg, dtype, rtol, max_iters, *, memory=None, jacobian=None):
     """Solver for the matrix I - hg J of implicit and Rosenbrock steps.
 
-    Returns `(solve, setup_work)`: `solve(b) -> (x, matvecs)`, and the work of
-    building it (`"dense"`: one Jacobian from `n` products and one LU factorisation;
-    `"gmres"`/`"cg"`: none, each solve costs `matvecs` Jacobian-vector products)."""
-    if kind == "dense":
-        eye = jnp.eye(n, dtype=dtype)
-        lu = jsl.lu_factor(eye - hg * jax.vmap(jvp, out_axes=1)(eye))
-        solve = lambda b: (jsl.lu_solve(lu, b), jnp.zeros((), jnp.int32))
-        return solve, dict(num_jacobians=1, num_factorizations=1)
-    method = {"gmres": gmres, "cg": cg}[kind]
+    Returns `(solve, setup_work)`: `solve(b, observed=None) -> (x, matvecs,
+    observed)`, and the work of building it (`"dense"`: one Jacobian from `n`
+    products, none if `jacobian` is given, and one LU factorisation;
+    `"gmres"`/`"cg"`: none, each solve costs `matvecs` Jacobian-vector products).
 
-    def solve(b):
-        x, used, _ = method(lambda v: v - hg * jvp(v), b, rtol=rtol, max_iters=max_iters)
-        return x, used
+    With `"cg"`, a `SecantMemory` as `memory` preconditions every solve (L-BFGS
+    from earlier solves' directions), and a `SecantMemory` passed as `observed`
+    collects this solve's directions and comes back updated."""
+    if kind == "dense":
+        work = dict(num_factorizations=1)
+        if jacobian is None:
+            jacobian = jax.vmap(jvp, out_axes=1)(jnp.eye(n, dtype=dtype))
+            work["num_jacobians"] = 1
+        lu = jsl.lu_factor(jnp.eye(n, dtype=dtype) - hg * jacobian)
+        solve = lambda b, observed=None: (jsl.lu_solve(lu, b), jnp.zeros((), jnp.int32), observed)
+        return solve, work
+    matvec = lambda v: v - hg * jvp(v)
+    if kind == "gmres":
+
+        def solve(b, observed=None):
+            x, used, _ = gmres(matvec, b, rtol=rtol, max_iters=max_iters)
+            return x, used, observed
+
+        return solve, {}
+    precondition = None if memory is None else memory.inverse(hg)
+
+    def solve(b, observed=None):
+        observe = None if observed is None else (lambda mem, p, ap, ok: mem.remember(p, ap, hg, ok))
+        x, used, _, observed = cg(matvec, b, rtol=rtol, max_iters=max_iters,
+                                  precondition=precondition, observe=observe, observed=observed)
+        return x, used, observed
 
     return solve, {}

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._linearize import check_linear_solver, linearize, shifted_solver
+from ._reuse import CarriedWork, check_reuse
 from ._stats import work_vector
 
 
@@ -40,7 +41,8 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
 
     **Arguments:**
 
-    - `linear_solver`, `krylov_rtol`, `krylov_max_iters`: as for `ROS2`.
+    - `linear_solver`, `krylov_rtol`, `krylov_max_iters`, `krylov_memory`,
+      `jacobian_every`: as for `ROS2` (reuse across steps).
     - `max_growth`: largest step-size increase per step.
     - `min_growth`: smallest increase after an accepted step (> 1 guarantees the
       step reaches Newton's regime even where the residual stagnates).
@@ -56,6 +58,8 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
     linear_solver: str = eqx.field(static=True, default="cg")
     krylov_rtol: float = 1e-2
     krylov_max_iters: int = eqx.field(static=True, default=50)
+    krylov_memory: int = eqx.field(static=True, default=0)
+    jacobian_every: int = eqx.field(static=True, default=1)
     max_growth: float = 10.0
     min_growth: float = 1.2
     reject_growth: float = 2.0
@@ -68,6 +72,7 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
 
     def __check_init__(self):
         check_linear_solver(self.linear_solver)
+        check_reuse(self.linear_solver, self.krylov_memory, self.jacobian_every)
 
     def order(self, terms):
         return 1
@@ -76,7 +81,9 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
         return 1
 
     def init(self, terms, t0, t1, y0, args):
-        return jnp.asarray(jnp.nan)  # rms(f(y0)), filled in by the first step
+        initial = jnp.asarray(jnp.nan)  # rms(f(y0)), filled in by the first step
+        carried = CarriedWork.empty(y0, self.linear_solver, self.krylov_memory, self.jacobian_every)
+        return initial, carried
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
@@ -88,23 +95,28 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
         y0_flat, unravel = ravel_pytree(y0)
         dtype = y0_flat.dtype
         h = jnp.asarray(t1 - t0, dtype)
+        initial, carried = solver_state
         f0, jvp = linearize(terms, t0, y0_flat, unravel, args)
+        carried, fresh = carried.refresh(jvp, y0_flat.size, dtype, self.jacobian_every)
         solve, work = shifted_solver(
             self.linear_solver, jvp, y0_flat.size, h, dtype, self.krylov_rtol,
-            self.krylov_max_iters,
+            self.krylov_max_iters, memory=carried.memory, jacobian=carried.jacobian,
         )
-        k, jvps = solve(f0)  # (I - hJ) k = f0, δ = h k
+        k, jvps, memory = solve(f0, carried.memory)  # (I - hJ) k = f0, δ = h k
         y1 = unravel(y0_flat + h * k)
         f1 = ravel_pytree(terms.vf(t1, y1, args))[0]
         rms = lambda x: jnp.sqrt(jnp.mean(x**2))
-        initial = jnp.where(jnp.isnan(solver_state), rms(f0), solver_state).astype(dtype)
+        initial = jnp.where(jnp.isnan(initial), rms(f0), initial).astype(dtype)
         rtol = 1e-6 if self.steady_rtol is None else self.steady_rtol
         atol = 1e-9 if self.steady_atol is None else self.steady_atol
         steady = rms(f1) <= atol + rtol * initial
         residuals = (rms(f0), rms(f1), steady)
         if self.report_work:
+            if carried.jacobian is not None:
+                work["num_jacobians"] = fresh
             residuals = (residuals, work_vector(nfe=2, num_jvps=jvps, num_linear_solves=1, **work))
-        return y1, residuals, dict(y0=y0, y1=y1), initial, dfx.RESULTS.successful
+        state = (initial, carried.remembering(memory))
+        return y1, residuals, dict(y0=y0, y1=y1), state, dfx.RESULTS.successful
 
 
 class SERController(dfx.AbstractStepSizeController):

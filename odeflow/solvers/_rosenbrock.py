@@ -12,6 +12,12 @@ symmetric; products are forward-over-reverse Hessian-vector products, or
 Gauss-Newton products, which make W positive definite). CG is truncated at negative
 curvature and at `krylov_max_iters`; an inexact solve is an approximate W, which the
 error estimate then controls.
+
+Work carried across steps (in the solver state, see `CarriedWork`): with
+`jacobian_every=k` the dense Jacobian is evaluated only every k accepted steps (a
+W-method keeps its order with a stale Jacobian; the factorisation is redone as h
+changes), and with `krylov_memory=m` conjugate gradients is preconditioned by an
+L-BFGS matrix from the last m directions of earlier solves (`SecantMemory`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._linearize import check_linear_solver, linearize, shifted_solver
+from ._reuse import CarriedWork, check_reuse
 from ._stats import work_vector
 
 GAMMA = 1.0 + 2.0**-0.5
@@ -41,6 +48,10 @@ class ROS2(dfx.AbstractAdaptiveSolver):
       products per solve). There is no Newton iteration to correct an inexact solve,
       so the default is tight; gradient flows tolerate far looser solves
       (`"ros2-cg"` uses 1e-2).
+    - `krylov_memory`: with `"cg"`, how many directions of earlier CG solves
+      precondition the next ones (L-BFGS; 0: unpreconditioned).
+    - `jacobian_every`: with `"dense"`, evaluate the Jacobian every this many
+      accepted steps and reuse it in between (1: every step).
     - `report_work`: set by `odeflow.solve` (see `ESDIRK`).
 
     The Jacobian is the term's own approximation where it brings one
@@ -50,6 +61,8 @@ class ROS2(dfx.AbstractAdaptiveSolver):
     linear_solver: str = eqx.field(static=True, default="dense")
     krylov_rtol: float = 1e-6
     krylov_max_iters: int = eqx.field(static=True, default=50)
+    krylov_memory: int = eqx.field(static=True, default=0)
+    jacobian_every: int = eqx.field(static=True, default=1)
     report_work: bool = eqx.field(static=True, default=False)
 
     term_structure: ClassVar = dfx.AbstractTerm
@@ -57,6 +70,7 @@ class ROS2(dfx.AbstractAdaptiveSolver):
 
     def __check_init__(self):
         check_linear_solver(self.linear_solver)
+        check_reuse(self.linear_solver, self.krylov_memory, self.jacobian_every)
 
     def order(self, terms):
         return 2
@@ -65,7 +79,7 @@ class ROS2(dfx.AbstractAdaptiveSolver):
         return 2
 
     def init(self, terms, t0, t1, y0, args):
-        return None
+        return CarriedWork.empty(y0, self.linear_solver, self.krylov_memory, self.jacobian_every)
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
@@ -75,17 +89,21 @@ class ROS2(dfx.AbstractAdaptiveSolver):
         dtype = y0_flat.dtype
         h = jnp.asarray(t1 - t0, dtype)
         f0, jvp = linearize(terms, t0, y0_flat, unravel, args)  # J at (t0, y0)
+        carried, fresh = solver_state.refresh(jvp, y0_flat.size, dtype, self.jacobian_every)
         solve, work = shifted_solver(
             self.linear_solver, jvp, y0_flat.size, h * GAMMA, dtype, self.krylov_rtol,
-            self.krylov_max_iters,
+            self.krylov_max_iters, memory=carried.memory, jacobian=carried.jacobian,
         )
-        k1, jvps1 = solve(f0)
+        k1, jvps1, memory = solve(f0, carried.memory)
         f1 = ravel_pytree(terms.vf(t0 + h, unravel(y0_flat + h * k1), args))[0]
-        k2, jvps2 = solve(f1 - 2.0 * k1)
+        k2, jvps2, memory = solve(f1 - 2.0 * k1, memory)
         y1_flat = y0_flat + h * (1.5 * k1 + 0.5 * k2)
         err = 0.5 * h * (k1 + k2)
         y1, y_error = unravel(y1_flat), unravel(err)
         if self.report_work:
+            if carried.jacobian is not None:
+                work["num_jacobians"] = fresh
             counts = work_vector(nfe=2, num_jvps=jvps1 + jvps2, num_linear_solves=2, **work)
             y_error = (y_error, counts)
-        return y1, y_error, dict(y0=y0, y1=y1), None, dfx.RESULTS.successful
+        state = carried.remembering(memory)
+        return y1, y_error, dict(y0=y0, y1=y1), state, dfx.RESULTS.successful

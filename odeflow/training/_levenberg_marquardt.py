@@ -104,7 +104,7 @@ def _levenberg_marquardt(loss_fn, params, damping, target, krylov_rtol, settings
             linear_solver, lambda v: -ggn_vp(v), s.flat.size, 1.0 / s.damping, s.flat.dtype,
             krylov_rtol, krylov_max_iters,
         )
-        x, products = solve(-s.gradient)
+        x, products, _ = solve(-s.gradient)
         delta = x / s.damping
         predicted = -(s.gradient @ delta + 0.5 * delta @ ggn_vp(delta))
         trial = loss(s.flat + delta)
