@@ -6,6 +6,7 @@ full-batch losses 1e-2, 1e-4 and 1e-6.
     python benchmarks/stiff_scaling.py            # the full run (about an hour, 2 cores)
     python benchmarks/stiff_scaling.py --quick    # a smoke run, tiny settings
     python benchmarks/stiff_scaling.py --report-only   # summary from the per-run JSON
+    python benchmarks/stiff_scaling.py --extra    # only the extra runs (below), then report
 
 Every (problem, target) is one `odeflow.compare` run: the same initial parameters
 per seed for all methods, each method tuned on those seeds over its grid (most seeds
@@ -14,6 +15,13 @@ repetitions interleaved across methods (medians), compile time apart. Optimizers
 get 20,000 iterations, ODE methods 1,000 steps. Adam's grid is narrowed on the wide
 network to the rates that won on the narrow one; Kvaerno3's Newton iteration is
 not tried at rtol 1e-2, where it fails to converge (grids are reported).
+
+Extra runs on the smaller network complete the method list, each cell against its
+own tuned Adam: plain and heavy-ball gradient descent, and at the loosest target the
+original article's scipy approach (LSODA and VODE-BDF with a finite-difference
+Jacobian, untuned, at rtol 1e-6 / atol 1e-8, capped at 30 s per seed; a cap reached
+is reported as not reaching the target). They are written to
+<problem>/<target>/extra/ and merged into the summary.
 Writes benchmarks/results/stiff_scaling/<problem>/<target>/ (compare's JSON,
 Markdown and PNG per run) and benchmarks/results/stiff_scaling.{json,md,png}.
 """
@@ -50,10 +58,11 @@ PROBLEMS = {  # name: (hidden units, methods, grids, seeds, repeats)
 QUICK = {"digits-2410": (32, ["adam", "auto", "ros2-gn", "ptc-gn", "lm"],
                          {"adam": (0.03, 0.3)}, 2, 1)}
 BASELINE = "adam"
+EXTRA = {"digits-2410": (32, ["adam", "gd", "momentum"], {"adam": (0.03, 0.1, 0.3)}, 4, 3)}
+EXTRA_SCIPY, SCIPY_CAP = ["scipy-lsoda", "scipy-vode-bdf"], 30.0
 
 
-def run(problems, targets, out: Path, max_steps: int, max_solver_steps: int) -> list[dict]:
-    summaries = []
+def run(problems, targets, out: Path, max_steps: int, max_solver_steps: int) -> None:
     for problem, (hidden, methods, grids, seeds, repeats) in problems.items():
         task = get_task("digits", hidden=hidden)
         for target in targets:
@@ -63,21 +72,42 @@ def run(problems, targets, out: Path, max_steps: int, max_solver_steps: int) -> 
                              progress=lambda line: print("  " + line, flush=True))
             folder = out / "stiff_scaling" / problem / f"{target:.0e}"
             write_report(result, folder, command=_command())
-            summaries.append(summarize(problem, task.num_params, target, result.records,
-                                       result.tuning))
-    return summaries
+
+
+def run_extra(problems, targets, out: Path, max_steps: int) -> None:
+    for problem, (hidden, methods, grids, seeds, repeats) in problems.items():
+        task = get_task("digits", hidden=hidden)
+        for target in targets:
+            print(f"== extra: {problem}, target {target:g}", flush=True)
+            scipy = EXTRA_SCIPY if target == max(targets) else []
+            result = compare(task, methods + scipy, seeds=seeds, target=target,
+                             max_steps=max_steps, repeats=repeats, grids=grids,
+                             scipy_time_cap=SCIPY_CAP,
+                             progress=lambda line: print("  " + line, flush=True))
+            write_report(result, out / "stiff_scaling" / problem / f"{target:.0e}" / "extra",
+                         command=_command())
 
 
 def saved_summaries(out: Path, problems) -> list[dict]:
-    """Summaries rebuilt from the per-run JSON that `compare` wrote."""
+    """Summaries rebuilt from the per-run JSON that `compare` wrote, with the methods
+    of an extra run (its rows' speed-ups against the extra run's own Adam) added."""
     summaries = []
     for problem in problems:
         for path in sorted((out / "stiff_scaling" / problem).glob("*/*.json"),
                            key=lambda p: -float(p.parent.name)):
             run = json.loads(path.read_text())
             c = run["config"]
-            summaries.append(summarize(problem, c["num_params"], c["target"], run["records"],
-                                       run["tuning"]))
+            summary = summarize(problem, c["num_params"], c["target"], run["records"],
+                                run["tuning"])
+            extra_path = path.parent / "extra" / path.name
+            if extra_path.exists():
+                extra = json.loads(extra_path.read_text())
+                known = {r["method"] for r in summary["methods"]}
+                rows = summarize(problem, c["num_params"], c["target"], extra["records"],
+                                 extra["tuning"])["methods"]
+                summary["methods"] += [r | {"extra_run": True} for r in rows
+                                       if r["method"] not in known]
+            summaries.append(summary)
     return summaries
 
 
@@ -98,7 +128,8 @@ def summarize(problem, num_params, target, records, tuning) -> dict:
         hit = [r for r in seeds.values() if r["reached"]]
         med = lambda k: float(np.median([r[k] for r in hit])) if hit else None
         rows.append({
-            "method": method, "setting": tuning[method]["chosen"], "reached": len(hit),
+            "method": method, "setting": tuning.get(method, {}).get("chosen"),
+            "reached": len(hit),
             "seeds": len(seeds), "time_s": med("time_s"), "presentations": med("presentations"),
             "hvps": med("hvps"), "steps": med("steps"),
             "speedup_vs_adam": _speedups(by.get(BASELINE, {}), seeds),
@@ -120,7 +151,9 @@ def markdown(summaries) -> str:
         f"{machine['cpu']}, {machine['cores']} cores). Time to the target loss, median "
         "over the seeds that reached it; speed-up = time(tuned Adam) / time(method) per "
         "seed, median [min, max] (likewise vs L-BFGS); presentations = gradient "
-        "evaluations; HVPs = Hessian- or Gauss-Newton-vector products.", "",
+        "evaluations; HVPs = Hessian- or Gauss-Newton-vector products. † an extra run "
+        "(gd, momentum, scipy) with speed-ups against its own tuned Adam; scipy is "
+        "untuned and capped at 30 s per seed.", "",
     ]
     for s in summaries:
         lines += [f"**{s['problem']}** ({s['num_params']:,} parameters), target {s['target']:g}",
@@ -130,7 +163,7 @@ def markdown(summaries) -> str:
             num = lambda v, f: "–" if v is None else format(v, f)
             setting = "–" if row["setting"] is None else f"{row['setting']:g}"
             lines.append(
-                f"| {row['method']} | {setting} | {row['reached']}/{row['seeds']} | "
+                f"| {row['method']}{' †' if row.get('extra_run') else ''} | {setting} | {row['reached']}/{row['seeds']} | "
                 f"{num(row['time_s'], '.3g')} | {_fmt_speedup(row['speedup_vs_adam'])} | "
                 f"{_fmt_speedup(row.get('speedup_vs_lbfgs', []))} | "
                 f"{num(row['presentations'], '.0f')} | {num(row['hvps'], '.0f')} | "
@@ -180,18 +213,22 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test settings")
     parser.add_argument("--report-only", action="store_true",
                         help="remake the Markdown and plot from the saved JSON")
+    parser.add_argument("--extra", action="store_true",
+                        help="run only the extra methods (gd, momentum, scipy), then report")
     parser.add_argument("--out", default=str(OUT), help="results folder")
     args = parser.parse_args(argv)
     out = Path(args.out)
     name = "stiff_scaling_quick" if args.quick else "stiff_scaling"
-    if args.report_only:
-        summaries = saved_summaries(out, QUICK if args.quick else PROBLEMS)
-        if not summaries:
-            raise SystemExit(f"no saved runs under {out / 'stiff_scaling'}; run without "
-                             "--report-only first")
-    else:
-        problems, targets = (QUICK, (1e-1,)) if args.quick else (PROBLEMS, TARGETS)
-        summaries = run(problems, targets, out, MAX_ITERS, MAX_SOLVER_STEPS)
+    problems = QUICK if args.quick else PROBLEMS
+    targets = (1e-1,) if args.quick else TARGETS
+    if not (args.report_only or args.extra):
+        run(problems, targets, out, MAX_ITERS, MAX_SOLVER_STEPS)
+    if not (args.report_only or args.quick):
+        run_extra(EXTRA, targets, out, MAX_ITERS)
+    summaries = saved_summaries(out, problems)
+    if not summaries:
+        raise SystemExit(f"no saved runs under {out / 'stiff_scaling'}; run without "
+                         "--report-only first")
     payload = {"machine": machine_info(), "command": _command(), "summaries": summaries}
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
