@@ -32,6 +32,7 @@ from jax.flatten_util import ravel_pytree
 
 from ._erk import ERK
 from ._esdirk import ESDIRK
+from ._linearize import ode_term
 from ._rosenbrock import ROS2
 from ._stats import work_vector
 
@@ -110,6 +111,7 @@ class AutoSwitch(dfx.AbstractAdaptiveSolver):
         return 5
 
     def init(self, terms, t0, t1, y0, args):
+        ode_term(terms)  # a plain ODE (not the adjoint term of a backsolve)
         flat, _ = ravel_pytree(y0)
         f0, _ = ravel_pytree(terms.vf(t0, y0, args))
         vector = jnp.sin(jnp.arange(1, flat.size + 1, dtype=flat.dtype))  # generic start
@@ -151,8 +153,8 @@ class AutoSwitch(dfx.AbstractAdaptiveSolver):
         f0 = jax.lax.cond(
             recompute, lambda: ravel_pytree(terms.vf(t0, y0, args))[0], lambda: state.f0
         )
-        fs, ys = erk.stages(terms, t0, h, y0, args, unravel(f0))
-        y1, err = erk.combine(h, y0, fs)
+        fs, ks, ys = erk.stages(terms, t0, t1, y0, args, unravel(f0))
+        y1, err = erk.combine(y0, ks)
         flat = lambda tree: ravel_pytree(tree)[0]
         f1 = flat(fs[-1])
         dy = jnp.linalg.norm(flat(y1) - flat(ys[-2]))

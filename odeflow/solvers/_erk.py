@@ -109,28 +109,32 @@ class ERK(dfx.AbstractAdaptiveSolver):
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
 
-    def stages(self, terms, t0, h, y0, args, f0):
-        """Stage derivatives and stage arguments of one step from `f0 = f(t0, y0)`:
-        `(fs, ys)` with `fs[i] = f(t0 + c_i h, ys[i])` and `ys[0] = y0`."""
+    def stages(self, terms, t0, t1, y0, args, f0):
+        """Stages of one step from `f0 = f(t0, y0)`: `(fs, ks, ys)` with vector-field
+        values `fs[i]` at `(t0 + c_i (t1 - t0), ys[i])`, their increments
+        `ks[i] = terms.prod(fs[i], terms.contr(t0, t1))` (h f for an ODE, also right
+        for time-reversed and adjoint terms), and `ys[0] = y0`."""
         tab = self.tableau
-        fs, ys = [f0], [y0]
+        h = t1 - t0
+        control = terms.contr(t0, t1)
+        fs, ks, ys = [f0], [terms.prod(f0, control)], [y0]
         for i in range(1, tab.stages):
-            incr = _tree_sum(tab.a[i][:i], fs, y0)
-            ys.append(jax.tree.map(lambda y, d: y + h * d, y0, incr))
+            incr = _tree_sum(tab.a[i][:i], ks, y0)
+            ys.append(jax.tree.map(lambda y, d: y + d, y0, incr))
             fs.append(terms.vf(t0 + tab.c[i] * h, ys[-1], args))
-        return fs, ys
+            ks.append(terms.prod(fs[-1], control))
+        return fs, ks, ys
 
-    def combine(self, h, y0, fs):
-        """`(y1, error estimate or None)` from the stage derivatives."""
+    def combine(self, y0, ks):
+        """`(y1, error estimate or None)` from the stage increments."""
         tab = self.tableau
-        y1 = jax.tree.map(lambda y, d: y + h * d, y0, _tree_sum(tab.b, fs, y0))
+        y1 = jax.tree.map(lambda y, d: y + d, y0, _tree_sum(tab.b, ks, y0))
         if not self.adaptive:
             return y1, None
-        return y1, jax.tree.map(lambda d: h * d, _tree_sum(tab.b_error, fs, y0))
+        return y1, _tree_sum(tab.b_error, ks, y0)
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         tab = self.tableau
-        h = t1 - t0
         if tab.fsal:
             f0 = jax.lax.cond(
                 made_jump, lambda: terms.vf(t0, y0, args), lambda: solver_state
@@ -139,13 +143,12 @@ class ERK(dfx.AbstractAdaptiveSolver):
         else:
             f0 = terms.vf(t0, y0, args)
             nfe = tab.stages
-        fs, _ = self.stages(terms, t0, h, y0, args, f0)
-        y1, y_error = self.combine(h, y0, fs)
-        ks = jax.tree.map(lambda *f: h * jnp.stack(f), *fs)
+        fs, ks, _ = self.stages(terms, t0, t1, y0, args, f0)
+        y1, y_error = self.combine(y0, ks)
         if self.interpolation_cls is dfx.LocalLinearInterpolation:
             dense_info = dict(y0=y0, y1=y1)
         else:
-            dense_info = dict(y0=y0, y1=y1, k=ks)
+            dense_info = dict(y0=y0, y1=y1, k=jax.tree.map(lambda *k: jnp.stack(k), *ks))
         if self.report_work:
             y_error = (y_error, work_vector(nfe=nfe))
         new_state = fs[-1] if tab.fsal else None

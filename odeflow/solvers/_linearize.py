@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 import diffrax as dfx
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
@@ -28,16 +29,40 @@ class LinearizedTerm(dfx.ODETerm):
     linearize_fn: Callable | None = None
 
 
+def ode_term(terms):
+    """`(term, direction)`: the plain ODE term inside diffeqsolve's time-direction
+    wrapper. Anything else (an adjoint term of diffrax's `BacksolveAdjoint`) raises:
+    odeflow's implicit solvers treat the vector field as a y-shaped derivative."""
+    own, direction = terms, 1
+    if isinstance(own, WrapTerm):
+        own, direction = own.term, own.direction
+    if not isinstance(own, dfx.ODETerm):
+        raise TypeError(
+            f"odeflow's implicit, Rosenbrock and switching solvers need a plain ODE term, "
+            f"got {type(own).__name__}; for gradients use gradient='checkpoint' (or "
+            "'direct'/'forward') rather than 'backsolve', or pass a diffrax solver "
+            "instance such as diffrax.Kvaerno5()"
+        )
+    return own, direction
+
+
 def linearize(terms, t, y_flat, unravel, args):
-    """`(f(t, y), jvp)` on flat vectors at `y_flat` (one evaluation of `f`)."""
-    own = terms
-    if isinstance(own, WrapTerm):  # diffeqsolve's time-direction wrapper
-        own, t = own.term, t * own.direction
+    """`(f(t, y), jvp)` on flat vectors at `y_flat` (one evaluation of `f`).
+
+    For ODE terms integrated forward in time: the implicit and Rosenbrock solvers
+    treat the vector field as a y-shaped derivative. A time-reversed solve raises at
+    run time, an adjoint term (diffrax's `BacksolveAdjoint`) at trace time."""
+    own, direction = ode_term(terms)
     if isinstance(own, LinearizedTerm) and own.linearize_fn is not None:
-        f0, jvp = own.linearize_fn(t, unravel(y_flat), args)
-        return ravel_pytree(f0)[0], lambda v: ravel_pytree(jvp(unravel(v)))[0]
-    f = lambda y: ravel_pytree(terms.vf(t, unravel(y), args))[0]
-    return jax.linearize(f, y_flat)
+        f0, jvp = own.linearize_fn(t * direction, unravel(y_flat), args)
+        f0, jvp = ravel_pytree(f0)[0], lambda v: ravel_pytree(jvp(unravel(v)))[0]
+    else:
+        f = lambda y: ravel_pytree(terms.vf(t, unravel(y), args))[0]
+        f0, jvp = jax.linearize(f, y_flat)
+    f0 = eqx.error_if(f0, jnp.asarray(direction) != 1,
+                      "odeflow's implicit and Rosenbrock solvers integrate forward in time "
+                      "only (t1 > t0)")
+    return f0, jvp
 
 
 LINEAR_SOLVERS = ("dense", "gmres", "cg")

@@ -1,0 +1,98 @@
+"""Gradient methods of an ODE solve, by name.
+
+- `"checkpoint"`: backpropagation through the solver's operations with recursive
+  checkpointing (diffrax's `RecursiveCheckpointAdjoint`): exact gradients of the
+  discrete solution, memory O(log steps) checkpoints, some forward recomputation.
+- `"backsolve"`: the continuous adjoint of Chen et al. (2018) (`BacksolveAdjoint`):
+  the state is recomputed backwards in time beside the adjoint; constant memory, a
+  gradient that is only as accurate as the backward solve.
+- `"direct"`: backpropagation through the solver with the loop unrolled into
+  bounded checkpoints (`DirectAdjoint`); also supports forward mode, at more memory.
+- `"forward"`: forward sensitivities: the Jacobian of the solution with respect to
+  every input by forward-mode differentiation through the solver (`ForwardMode`),
+  one tangent per input; `jax.grad` then contracts it with the cotangent. Cheapest
+  for few parameters plus states (Rackauckas et al. 2018), costly beyond.
+"""
+
+from __future__ import annotations
+
+import diffrax as dfx
+import jax
+from jax.flatten_util import ravel_pytree
+
+from ..solvers import ESDIRK, ROS2, AutoSwitch, PseudoTransient
+
+GRADIENTS = ("checkpoint", "backsolve", "direct", "forward")
+
+
+def check_gradient(name: str) -> None:
+    if name not in GRADIENTS:
+        raise ValueError(f"unknown gradient {name!r}; use one of {', '.join(GRADIENTS)}")
+
+
+def _iterates(solver) -> bool:
+    """Whether a solver runs loops of its own inside a step (Newton, Krylov), which
+    reverse-mode differentiation cannot go through."""
+    if isinstance(solver, (ESDIRK, AutoSwitch, PseudoTransient)):
+        return True
+    return isinstance(solver, ROS2) and solver.linear_solver != "dense"
+
+
+def _plain_ode_only(solver) -> bool:
+    return isinstance(solver, (ESDIRK, ROS2, AutoSwitch, PseudoTransient))
+
+
+def check_differentiable(solver, gradient: str) -> None:
+    """Refuse, with the fix, combinations whose gradient cannot be computed:
+    reverse mode through odeflow's Newton and Krylov iterations (while loops), and
+    the backsolve adjoint with its implicit solvers (which need a plain ODE term)."""
+    fix = ("use gradient='forward', solver='ros2' (dense Rosenbrock-W, differentiable "
+           "in every mode), an explicit solver, or a diffrax solver instance such as "
+           "diffrax.Kvaerno5() (implicit differentiation of its Newton solves)")
+    name = type(solver).__name__
+    if gradient == "backsolve" and _plain_ode_only(solver):
+        raise ValueError(f"gradient='backsolve' does not work with odeflow's {name}: {fix}")
+    if gradient in ("checkpoint", "direct") and _iterates(solver):
+        raise ValueError(
+            f"gradient={gradient!r} would backpropagate through the Newton or Krylov "
+            f"loops of odeflow's {name}, which reverse mode cannot do: {fix}"
+        )
+
+
+def adjoint_for(name: str) -> dfx.AbstractAdjoint:
+    """The diffrax adjoint that runs the solve for gradient method `name`."""
+    return {
+        "checkpoint": dfx.RecursiveCheckpointAdjoint(),
+        "backsolve": dfx.BacksolveAdjoint(),
+        "direct": dfx.DirectAdjoint(),
+        "forward": dfx.ForwardMode(),
+    }[name]
+
+
+def forward_sensitivities(fn, inputs):
+    """`fn(inputs)` whose reverse-mode derivative is computed by forward mode: the
+    full Jacobian with respect to the flattened `inputs` (one tangent per entry,
+    vectorised), contracted with the cotangent in the backward pass. `fn` returns
+    `(differentiable_out, aux)`; `aux` passes through without derivative."""
+    flat, unravel = ravel_pytree(inputs)
+
+    def flat_fn(x):
+        out, aux = fn(unravel(x))
+        out_flat, _ = ravel_pytree(out)
+        return out_flat, (out, aux)
+
+    @jax.custom_vjp
+    def run(x):
+        return flat_fn(x)[1]
+
+    def run_fwd(x):
+        jac, (out, aux) = jax.jacfwd(flat_fn, has_aux=True)(x)
+        return (out, aux), jac
+
+    def run_bwd(jac, cotangents):
+        out_cotangent, _ = cotangents
+        ct_flat, _ = ravel_pytree(out_cotangent)
+        return (ct_flat @ jac.astype(ct_flat.dtype),)
+
+    run.defvjp(run_fwd, run_bwd)
+    return run(flat)

@@ -1,0 +1,129 @@
+"""ODEBlock: solutions against closed forms, every gradient method against forward
+mode and central finite differences, stats, pytree states, bad input."""
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from odeflow.nn import GRADIENTS, ODEBlock
+
+
+class Field(eqx.Module):
+    """A small MLP on (h, t): depth-dependent dynamics."""
+
+    mlp: eqx.nn.MLP
+
+    def __init__(self, dim, key):
+        self.mlp = eqx.nn.MLP(dim + 1, dim, 8, 1, activation=jnp.tanh, key=key)
+
+    def __call__(self, t, h, args):
+        return self.mlp(jnp.concatenate([h, jnp.atleast_1d(t)]))
+
+
+def _loss(block, h):
+    return jnp.sum(jnp.sin(block(h)))
+
+
+def _flat_grad(block, h):
+    g_block, g_h = eqx.filter_grad(_loss)(block, h), jax.grad(lambda x: _loss(block, x))(h)
+    leaves = jax.tree.leaves(eqx.filter(g_block, eqx.is_inexact_array))
+    return np.concatenate([np.ravel(x) for x in leaves] + [np.asarray(g_h)])
+
+
+def test_linear_block_matches_the_matrix_exponential():
+    a = jnp.array([[-1.0, 2.0], [-2.0, -1.0]])
+    h0 = jnp.array([1.0, 0.5])
+    block = ODEBlock(lambda t, h, args: a @ h, t1=2.0, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(block(h0), expm(2.0 * np.asarray(a)) @ np.asarray(h0), rtol=1e-7)
+
+
+@pytest.mark.parametrize("gradient", GRADIENTS)
+def test_gradients_agree_with_forward_mode_and_finite_differences(gradient):
+    h0 = jnp.array([0.3, -0.7])
+    field = Field(2, jax.random.key(0))
+    make = lambda g: ODEBlock(field, gradient=g, rtol=1e-10, atol=1e-12)
+    grad = _flat_grad(make(gradient), h0)
+    reference = _flat_grad(make("forward"), h0)
+    # backsolve solves the adjoint backwards: exact only up to its tolerance
+    tol = 1e-6 if gradient == "backsolve" else 1e-10
+    np.testing.assert_allclose(grad, reference, rtol=tol, atol=tol)
+    # central differences in the initial state and one weight matrix
+    eps = 1e-6
+    block = make(gradient)
+    for i in range(2):
+        e = jnp.zeros(2).at[i].set(eps)
+        fd = (_loss(block, h0 + e) - _loss(block, h0 - e)) / (2 * eps)
+        assert grad[-2 + i] == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
+    w = field.mlp.layers[0].weight
+    bump = lambda d: eqx.tree_at(lambda b: b.vector_field.mlp.layers[0].weight, block, w + d)
+    e = jnp.zeros_like(w).at[1, 2].set(eps)
+    fd = (_loss(bump(e), h0) - _loss(bump(-e), h0)) / (2 * eps)
+    g_w = eqx.filter_grad(_loss)(block, h0).vector_field.mlp.layers[0].weight
+    assert float(g_w[1, 2]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
+
+
+def test_gradients_through_args_and_pytree_state():
+    def field(t, h, args):
+        return {"x": -args["rate"] * h["x"], "v": h["x"] * args["rate"]}
+
+    block = ODEBlock(field, rtol=1e-10, atol=1e-12)
+    h0 = {"x": jnp.array([1.0, 2.0]), "v": jnp.zeros(2)}
+    args = {"rate": jnp.asarray(0.5)}
+    out = block(h0, args)
+    np.testing.assert_allclose(out["x"], np.exp(-0.5) * np.array([1.0, 2.0]), rtol=1e-8)
+    # d/d rate of sum(x(1)) = -sum(x0) exp(-rate)
+    grads = {g: jax.grad(lambda a: jnp.sum(ODEBlock(field, gradient=g, rtol=1e-10, atol=1e-12)(
+        h0, a)["x"]))(args)["rate"] for g in GRADIENTS}
+    for g, value in grads.items():
+        assert float(value) == pytest.approx(-3.0 * np.exp(-0.5), rel=1e-6), g
+
+
+def test_batch_as_one_state_and_under_vmap():
+    field = Field(3, jax.random.key(1))
+    block = ODEBlock(lambda t, h, a: jax.vmap(lambda x: field(t, x, a))(h), rtol=1e-8,
+                     atol=1e-10)
+    batch = jax.random.normal(jax.random.key(2), (5, 3))
+    together = block(batch)
+    single = ODEBlock(field, rtol=1e-8, atol=1e-10)
+    mapped = jax.vmap(single)(batch)
+    np.testing.assert_allclose(together, mapped, rtol=1e-6, atol=1e-8)
+
+
+def test_solve_reports_forward_stats():
+    block = ODEBlock(lambda t, h, a: -h, solver="tsit5", dt0=0.1, rtol=1e-3, atol=1e-6)
+    out, stats = block.solve(jnp.ones(2))
+    steps = int(stats.num_steps)
+    assert steps >= 1 and int(stats.nfe) == 1 + 6 * steps  # FSAL: 6 new per step
+    np.testing.assert_allclose(out, np.exp(-1.0) * np.ones(2), rtol=1e-3)
+
+
+def test_implicit_solvers_with_the_gradients_they_support():
+    field = lambda t, h, a: -a * h
+    exact = -2.0 * np.exp(-1.0)
+    cases = [("ros2", "checkpoint"), ("ros2", "forward"), ("kvaerno3", "forward"),
+             ("auto", "forward"), (dfx.Kvaerno5(), "backsolve"), (dfx.Kvaerno5(), "checkpoint")]
+    for solver, gradient in cases:
+        block = ODEBlock(field, solver=solver, gradient=gradient, rtol=1e-7, atol=1e-10,
+                         max_steps=100_000)
+        value = jax.grad(lambda a: jnp.sum(block(jnp.ones(2), a)))(1.0)
+        assert float(value) == pytest.approx(exact, rel=1e-4), (solver, gradient)
+
+
+def test_bad_blocks_name_the_fix():
+    f = lambda t, h, a: -h
+    with pytest.raises(ValueError, match="unknown gradient"):
+        ODEBlock(f, gradient="adjoint")
+    with pytest.raises(ValueError, match="t1"):
+        ODEBlock(f, t0=1.0, t1=1.0)
+    with pytest.raises(ValueError, match="unknown solver"):
+        ODEBlock(f, solver="rk45")
+    with pytest.raises(ValueError, match="rtol"):
+        ODEBlock(f, rtol=-1.0)
+    with pytest.raises(ValueError, match="gradient='forward'"):
+        ODEBlock(f, solver="kvaerno3", gradient="checkpoint")
+    with pytest.raises(ValueError, match="backsolve"):
+        ODEBlock(f, solver="ros2", gradient="backsolve")
