@@ -54,8 +54,8 @@ def linearize(terms, t, y_flat, unravel, args):
     run time, an adjoint term (diffrax's `BacksolveAdjoint`) at trace time."""
     own, direction = ode_term(terms)
     if isinstance(own, LinearizedTerm) and own.linearize_fn is not None:
-        f0, jvp = own.linearize_fn(t * direction, unravel(y_flat), args)
-        f0, jvp = ravel_pytree(f0)[0], lambda v: ravel_pytree(jvp(unravel(v)))[0]
+        f_tree, jvp_tree = own.linearize_fn(t * direction, unravel(y_flat), args)
+        f0, jvp = ravel_pytree(f_tree)[0], lambda v: ravel_pytree(jvp_tree(unravel(v)))[0]
     else:
         f = lambda y: ravel_pytree(terms.vf(t, unravel(y), args))[0]
         f0, jvp = jax.linearize(f, y_flat)
