@@ -9,7 +9,8 @@ The default controller bounds the local error of the parameters. Two alternative
 - A descent check: the exact flow decreases the loss (dL/dt = -‖∇L‖²), so a step
   that increases it is rejected whatever its error estimate says. This keeps loose
   tolerances safe: without it an explicit method at rtol 1e-2 can wander uphill
-  with every step accepted.
+  with every step accepted. The last accepted loss is carried in the controller
+  state, so the check costs one loss evaluation per step.
 - A tolerance schedule: loose early, tight near convergence. The tolerances move
   log-linearly in the loss from `rtol` at the initial loss to `rtol_final` at the
   target loss (the error estimate is scaled, which is the same as scaling both
@@ -53,13 +54,19 @@ class FlowErrorController(dfx.AbstractStepSizeController):
     def evaluations_per_step(self) -> int:
         """Forward evaluations of the loss or model per step (for the stats)."""
         space = 0 if self.space is None else 2  # space(y0) and a JVP at y1
-        loss1 = int(self.schedule is not None or self.descent)
-        return space + loss1 + int(self.descent)
+        return space + int(self.schedule is not None or self.descent)  # L(y1)
+
+    def evaluations_at_init(self) -> int:
+        """Forward evaluations before the first step: L(y0) for the descent check."""
+        return int(self.descent)
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
-        return self.inner.init(terms, t0, t1, y0, dt0, args, func, error_order)
+        t1, inner = self.inner.init(terms, t0, t1, y0, dt0, args, func, error_order)
+        accepted_loss = self.loss(y0) if self.descent else None
+        return t1, (inner, accepted_loss)
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
+        state, accepted_loss = state
         failed = ~jnp.all(jnp.isfinite(ravel_pytree(y_error)[0]))
         if self.space is None:
             z0, z1, dz = y0, y1_candidate, y_error
@@ -75,10 +82,15 @@ class FlowErrorController(dfx.AbstractStepSizeController):
             progress = jnp.clip((log_loss0 - log_loss) / (log_loss0 - log_target), 0.0, 1.0)
             factor = jnp.exp(progress * log_ratio)
         if self.descent:
-            failed = failed | ~(loss1 <= self.loss(y0))
+            failed = failed | ~(loss1 <= accepted_loss)  # accepted_loss = L(y0)
         # a failed step's error is infinite (also where a JVP would make 0 * inf NaN)
         dz = jax.tree.map(lambda e: jnp.where(failed, jnp.inf, e * factor).astype(e.dtype), dz)
-        return self.inner.adapt_step_size(t0, t1, z0, z1, args, dz, error_order, state)
+        keep, next_t0, next_t1, jump, state, result = self.inner.adapt_step_size(
+            t0, t1, z0, z1, args, dz, error_order, state
+        )
+        if self.descent:
+            accepted_loss = jnp.where(keep, loss1, accepted_loss)
+        return keep, next_t0, next_t1, jump, (state, accepted_loss), result
 
 
 def check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn) -> None:

@@ -139,7 +139,7 @@ def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_fin
         schedule = (jnp.log(loss(p0)), jnp.log(target), jnp.log(rtol / rtol_final))
     inner = dfx.PIDController(rtol=rtol, atol=atol)
     controller = FlowErrorController(inner, space, loss, schedule, descent)
-    initial = 0 if rtol_final is None else 1
+    initial = (0 if rtol_final is None else 1) + controller.evaluations_at_init()
     return controller, controller.evaluations_per_step(), initial
 
 
