@@ -2,10 +2,10 @@
 
 Public API: `solve`, `SolverStats`, `Solution`, `gradient_flow`, `optimize`,
 `FlowResult`, `compare`, and the subpackages `solvers`, `tasks`, `diagnostics`,
-`training`, `compare`.
+`training`, `compare`, `nn`.
 """
 
-from . import diagnostics, solvers, tasks, training
+from . import diagnostics, nn, solvers, tasks, training
 from .compare import CompareResult, compare
 from .solvers import Solution, SolverStats, solve
 from .training import FlowResult, gradient_flow, optimize
@@ -20,6 +20,7 @@ __all__ = [
     "compare",
     "diagnostics",
     "gradient_flow",
+    "nn",
     "optimize",
     "solve",
     "solvers",
