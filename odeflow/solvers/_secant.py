@@ -21,8 +21,8 @@ from jaxtyping import Array, Float, Int
 
 class SecantMemory(eqx.Module):
     """The last `m` Krylov directions `s`, their products `y = (I - c J) s` and the
-    shifts `c`, in a ring buffer: pair `i` was written `count - 1 - i` pairs ago
-    at row `(count - 1 - i) % m`."""
+    shifts `c`, in a ring buffer: of the `count` pairs written so far, the k-th
+    (from 0) sits in row `k % m` until overwritten."""
 
     s: Float[Array, "m n"]
     y: Float[Array, "m n"]
