@@ -27,7 +27,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._linearize import check_linear_solver, linearize, shifted_solver
+from ._linearize import check_linear_solver, linearize
 from ._reuse import CarriedWork, check_reuse
 from ._stats import work_vector
 
@@ -82,7 +82,7 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
 
     def init(self, terms, t0, t1, y0, args):
         initial = jnp.asarray(jnp.nan)  # rms(f(y0)), filled in by the first step
-        carried = CarriedWork.empty(y0, self.linear_solver, self.krylov_memory, self.jacobian_every)
+        carried = CarriedWork.empty(y0, self)
         return initial, carried
 
     def func(self, terms, t0, y0, args):
@@ -97,11 +97,7 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
         h = jnp.asarray(t1 - t0, dtype)
         initial, carried = solver_state
         f0, jvp = linearize(terms, t0, y0_flat, unravel, args)
-        carried, fresh = carried.refresh(jvp, y0_flat.size, dtype, self.jacobian_every)
-        solve, work = shifted_solver(
-            self.linear_solver, jvp, y0_flat.size, h, dtype, self.krylov_rtol,
-            self.krylov_max_iters, memory=carried.memory, jacobian=carried.jacobian,
-        )
+        carried, solve, work = carried.shifted_solver(self, jvp, y0_flat.size, h, dtype)
         k, jvps, memory = solve(f0, carried.memory)  # (I - hJ) k = f0, δ = h k
         y1 = unravel(y0_flat + h * k)
         f1 = ravel_pytree(terms.vf(t1, y1, args))[0]
@@ -112,8 +108,6 @@ class PseudoTransient(dfx.AbstractAdaptiveSolver):
         steady = rms(f1) <= atol + rtol * initial
         residuals = (rms(f0), rms(f1), steady)
         if self.report_work:
-            if carried.jacobian is not None:
-                work["num_jacobians"] = fresh
             residuals = (residuals, work_vector(nfe=2, num_jvps=jvps, num_linear_solves=1, **work))
         state = (initial, carried.remembering(memory))
         return y1, residuals, dict(y0=y0, y1=y1), state, dfx.RESULTS.successful

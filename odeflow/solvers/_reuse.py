@@ -14,7 +14,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, Int
 
 from .._checks import check_positive_int
-from ._linearize import check_krylov_memory
+from ._linearize import check_krylov_memory, shifted_solver
 from ._secant import SecantMemory
 
 
@@ -37,29 +37,40 @@ class CarriedWork(eqx.Module):
     memory: SecantMemory | None
 
     @classmethod
-    def empty(cls, y0, linear_solver: str, krylov_memory: int, jacobian_every: int):
+    def empty(cls, y0, solver):
+        """Nothing carried yet, for `solver`'s `linear_solver`, `krylov_memory` and
+        `jacobian_every`."""
         y_flat = ravel_pytree(y0)[0]
         n, dtype = y_flat.size, y_flat.dtype
         jacobian = age = memory = None
-        if linear_solver == "dense" and jacobian_every > 1:
+        if solver.linear_solver == "dense" and solver.jacobian_every > 1:
             jacobian = jnp.zeros((n, n), dtype)
-            age = jnp.asarray(jacobian_every, jnp.int32)  # stale: evaluate at the first step
-        if krylov_memory:
-            memory = SecantMemory.empty(krylov_memory, n, dtype)
+            age = jnp.asarray(solver.jacobian_every, jnp.int32)  # stale: evaluate at once
+        if solver.krylov_memory:
+            memory = SecantMemory.empty(solver.krylov_memory, n, dtype)
         return cls(jacobian, age, memory)
 
-    def refresh(self, jvp, n: int, dtype, jacobian_every: int):
-        """`(carried, fresh)`: the Jacobian for this step, evaluated from `jvp` when
-        `jacobian_every` accepted steps old (`fresh`), else the carried one."""
-        if self.jacobian is None:
-            return self, 0
-        fresh = self.age >= jacobian_every
-        eye = jnp.eye(n, dtype=dtype)
-        jacobian = jax.lax.cond(
-            fresh, lambda: jax.vmap(jvp, out_axes=1)(eye), lambda: self.jacobian
+    def shifted_solver(self, solver, jvp, n: int, hg, dtype):
+        """`(carried, solve, setup_work)`: `shifted_solver` for I - hg J as configured
+        by `solver` (`linear_solver`, `krylov_rtol`, `krylov_max_iters`,
+        `jacobian_every`), preconditioned by the carried memory, with the carried
+        dense Jacobian re-evaluated from `jvp` once it is `jacobian_every` accepted
+        steps old (counted in `setup_work`)."""
+        carried, work = self, {}
+        if self.jacobian is not None:
+            fresh = self.age >= solver.jacobian_every
+            eye = jnp.eye(n, dtype=dtype)
+            jacobian = jax.lax.cond(
+                fresh, lambda: jax.vmap(jvp, out_axes=1)(eye), lambda: self.jacobian
+            )
+            age = jnp.where(fresh, 1, self.age + 1).astype(jnp.int32)
+            carried = CarriedWork(jacobian, age, self.memory)
+            work = dict(num_jacobians=fresh.astype(jnp.int32))
+        solve, setup = shifted_solver(
+            solver.linear_solver, jvp, n, hg, dtype, solver.krylov_rtol,
+            solver.krylov_max_iters, memory=carried.memory, jacobian=carried.jacobian,
         )
-        age = jnp.where(fresh, 1, self.age + 1).astype(jnp.int32)
-        return CarriedWork(jacobian, age, self.memory), fresh.astype(jnp.int32)
+        return carried, solve, setup | work
 
     def remembering(self, memory):
         return CarriedWork(self.jacobian, self.age, memory)

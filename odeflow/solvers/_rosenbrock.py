@@ -29,7 +29,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._linearize import check_linear_solver, linearize, shifted_solver
+from ._linearize import check_linear_solver, linearize
 from ._reuse import CarriedWork, check_reuse
 from ._stats import work_vector
 
@@ -79,7 +79,7 @@ class ROS2(dfx.AbstractAdaptiveSolver):
         return 2
 
     def init(self, terms, t0, t1, y0, args):
-        return CarriedWork.empty(y0, self.linear_solver, self.krylov_memory, self.jacobian_every)
+        return CarriedWork.empty(y0, self)
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
@@ -89,10 +89,8 @@ class ROS2(dfx.AbstractAdaptiveSolver):
         dtype = y0_flat.dtype
         h = jnp.asarray(t1 - t0, dtype)
         f0, jvp = linearize(terms, t0, y0_flat, unravel, args)  # J at (t0, y0)
-        carried, fresh = solver_state.refresh(jvp, y0_flat.size, dtype, self.jacobian_every)
-        solve, work = shifted_solver(
-            self.linear_solver, jvp, y0_flat.size, h * GAMMA, dtype, self.krylov_rtol,
-            self.krylov_max_iters, memory=carried.memory, jacobian=carried.jacobian,
+        carried, solve, work = solver_state.shifted_solver(
+            self, jvp, y0_flat.size, h * GAMMA, dtype
         )
         k1, jvps1, memory = solve(f0, carried.memory)
         f1 = ravel_pytree(terms.vf(t0 + h, unravel(y0_flat + h * k1), args))[0]
@@ -101,8 +99,6 @@ class ROS2(dfx.AbstractAdaptiveSolver):
         err = 0.5 * h * (k1 + k2)
         y1, y_error = unravel(y1_flat), unravel(err)
         if self.report_work:
-            if carried.jacobian is not None:
-                work["num_jacobians"] = fresh
             counts = work_vector(nfe=2, num_jvps=jvps1 + jvps2, num_linear_solves=2, **work)
             y_error = (y_error, counts)
         state = carried.remembering(memory)
