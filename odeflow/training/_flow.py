@@ -79,7 +79,8 @@ def gradient_flow(
       initial loss, tightening log-linearly in the loss to `rtol_final` at
       `target_loss`.
     - `descent_check`: adaptive solvers reject a step that increases the loss (the
-      exact flow never does); costs two loss evaluations per step.
+      exact flow never does); costs one loss evaluation per step (the accepted
+      loss is carried).
 
     The default `solver="auto"` here is `AutoSwitch(implicit="ros2",
     symmetric=True)`: Tsit5 while non-stiff, then Rosenbrock-W steps with CG on
