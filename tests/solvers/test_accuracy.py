@@ -10,6 +10,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 
 import odeflow
+from stiff_problems import robertson
 
 A = np.array([[-2.0, 1.0], [1.0, -3.0]])
 Y0 = np.array([1.0, 0.5])
@@ -38,13 +39,6 @@ def test_convergence_order(name, order):
     assert slope == pytest.approx(order, abs=0.5), (errors, slope)
 
 
-def _robertson(t, y, args):
-    y1, y2, y3 = y
-    return jnp.stack([-0.04 * y1 + 1e4 * y2 * y3,
-                      0.04 * y1 - 1e4 * y2 * y3 - 3e7 * y2**2,
-                      3e7 * y2**2])
-
-
 # (solver, rtol, allowed relative error): first- and second-order methods at looser
 # tolerances, since their error estimates are low order
 ROBERTSON = [("kvaerno3", 1e-7, 1e-4), ("kvaerno5", 1e-7, 1e-4), ("implicit-euler", 1e-4, 2e-2),
@@ -55,9 +49,9 @@ ROBERTSON = [("kvaerno3", 1e-7, 1e-4), ("kvaerno5", 1e-7, 1e-4), ("implicit-eule
 @pytest.mark.parametrize("name, rtol, allowed", ROBERTSON)
 def test_robertson_against_radau(name, rtol, allowed):
     y0 = np.array([1.0, 0.0, 0.0])
-    ref = solve_ivp(lambda t, y: np.asarray(_robertson(t, jnp.asarray(y), None)), (0, 100.0), y0,
+    ref = solve_ivp(lambda t, y: np.asarray(robertson(t, jnp.asarray(y), None)), (0, 100.0), y0,
                     method="Radau", rtol=1e-10, atol=1e-14).y[:, -1]
-    sol = odeflow.solve(_robertson, jnp.asarray(y0), t0=0.0, t1=100.0, solver=name, rtol=rtol,
+    sol = odeflow.solve(robertson, jnp.asarray(y0), t0=0.0, t1=100.0, solver=name, rtol=rtol,
                         atol=1e-11, max_steps=200_000)
     err = np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1e-10)
     assert err.max() < allowed, err

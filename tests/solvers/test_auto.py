@@ -7,18 +7,12 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import odeflow
+from stiff_problems import robertson
 
 
 def _radau(vf, y0, t1):
     return solve_ivp(lambda t, y: np.asarray(vf(t, jnp.asarray(y), None)), (0, t1), y0,
                      method="Radau", rtol=1e-10, atol=1e-13).y[:, -1]
-
-
-def _robertson(t, y, args):
-    y1, y2, y3 = y
-    return jnp.stack([-0.04 * y1 + 1e4 * y2 * y3,
-                      0.04 * y1 - 1e4 * y2 * y3 - 3e7 * y2**2,
-                      3e7 * y2**2])
 
 
 def test_non_stiff_problem_is_tsit5_exactly():
@@ -35,15 +29,15 @@ def test_non_stiff_problem_is_tsit5_exactly():
 
 def test_robertson_switches_to_implicit_and_matches_radau():
     y0 = np.array([1.0, 0.0, 0.0])
-    ref = _radau(_robertson, y0, 1e4)
-    sol = odeflow.solve(_robertson, jnp.asarray(y0), t0=0.0, t1=1e4, solver="auto", rtol=1e-7,
+    ref = _radau(robertson, y0, 1e4)
+    sol = odeflow.solve(robertson, jnp.asarray(y0), t0=0.0, t1=1e4, solver="auto", rtol=1e-7,
                         atol=1e-11, max_steps=100_000)
     err = np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1e-10)
     assert err.max() < 1e-4, err
     s = sol.stats
     assert int(s.num_switches) == 1  # explicit for the transient, implicit after it
     assert int(s.num_stiff_steps) > 0.8 * int(s.num_steps)
-    tsit5 = odeflow.solve(_robertson, jnp.asarray(y0), t0=0.0, t1=1e4, solver="tsit5", rtol=1e-7,
+    tsit5 = odeflow.solve(robertson, jnp.asarray(y0), t0=0.0, t1=1e4, solver="tsit5", rtol=1e-7,
                           atol=1e-11, max_steps=20_000, throw=False)
     assert int(tsit5.stats.num_steps) > 10 * int(s.num_steps)
 

@@ -16,6 +16,7 @@ import odeflow
 from odeflow.solvers import ROS2, PseudoTransient
 from odeflow.solvers._krylov import cg
 from odeflow.solvers._secant import SecantMemory
+from stiff_problems import robertson
 
 
 def _spd(n, low, high, seed=0):
@@ -129,18 +130,11 @@ def test_recycled_preconditioner_saves_products():
     assert recycled < 0.9 * plain, (plain, recycled)
 
 
-def _robertson(t, y, args):
-    y1, y2, y3 = y
-    return jnp.stack([-0.04 * y1 + 1e4 * y2 * y3,
-                      0.04 * y1 - 1e4 * y2 * y3 - 3e7 * y2**2,
-                      3e7 * y2**2])
-
-
 def test_stale_jacobian_on_robertson_against_radau():
     y0 = np.array([1.0, 0.0, 0.0])
-    ref = solve_ivp(lambda t, y: np.asarray(_robertson(t, jnp.asarray(y), None)), (0, 100.0), y0,
+    ref = solve_ivp(lambda t, y: np.asarray(robertson(t, jnp.asarray(y), None)), (0, 100.0), y0,
                     method="Radau", rtol=1e-10, atol=1e-14).y[:, -1]
-    sol = odeflow.solve(_robertson, jnp.asarray(y0), t0=0.0, t1=100.0,
+    sol = odeflow.solve(robertson, jnp.asarray(y0), t0=0.0, t1=100.0,
                         solver=ROS2(jacobian_every=5), rtol=1e-6, atol=1e-11, max_steps=200_000)
     err = np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1e-10)
     assert err.max() < 1e-3, err
