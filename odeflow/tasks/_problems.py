@@ -9,6 +9,7 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
+from .. import data
 from ._mlp import (
     apply_mlp,
     argmax_accuracy,
@@ -77,20 +78,16 @@ def _classifier(name, description, split, sizes, dtype, hidden="tanh"):
     )
 
 
-def _split(x, y, test_fraction=0.2, seed=0):
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
-    test, train = order[:n_test], order[n_test:]
-    return x[train], y[train], x[test], y[test]
+def _split(d):
+    """Flatten the data module's arrays (channel and spatial axes) for an MLP."""
+    flat = lambda a: a.reshape(len(a), -1).astype(np.float64)
+    return flat(d["x"]), d["y"], flat(d["x_test"]), d["y_test"]
 
 
 def digits(dtype=jnp.float64, hidden: int = 32) -> Task:
     """scikit-learn's 8x8 digits (shipped with the package), pixels scaled to [0, 1],
     80/20 split, MLP 64-`hidden`-10 with tanh, cross-entropy."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    split = _split(d.data / 16.0, d.target.astype(np.int32))
+    split = _split(data.digits())
     sizes = (64, hidden, 10)
     n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     return _classifier("digits", f"sklearn digits, MLP 64-{hidden}-10 ({n} params)", split, sizes, dtype)
@@ -102,21 +99,14 @@ def moons(dtype=jnp.float64, n_samples: int = 200) -> Task:
     from sklearn.datasets import make_moons
 
     x, y = make_moons(n_samples=n_samples, noise=0.2, random_state=0)
-    split = _split(x, y.astype(np.float64))
+    d = data.train_test_split(x, y.astype(np.float64))
+    split = d["x"], d["y"], d["x_test"], d["y_test"]
     return _classifier("moons", "2-D moons, MLP 2-16-16-1", split, (2, 16, 16, 1), dtype)
 
 
 def mnist1d(dtype=jnp.float64, num_samples: int = 2000, hidden: int = 64) -> Task:
     """MNIST-1D (Greydanus 2020) generated locally by the `mnist1d` package's
     generator (no download), MLP 40-`hidden`-10 with tanh, cross-entropy."""
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    args = get_dataset_args()
-    args.num_samples = num_samples
-    d = make_dataset(args)
-    x = np.concatenate([d["x"], d["x_test"]])
-    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int32)
-    x = (x - x.mean()) / x.std()
-    split = _split(x, y)
+    split = _split(data.mnist1d(num_samples))
     sizes = (40, hidden, 10)
     return _classifier("mnist1d", f"MNIST-1D, MLP 40-{hidden}-10", split, sizes, dtype)
