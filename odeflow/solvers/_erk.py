@@ -93,6 +93,17 @@ class ERK(dfx.AbstractAdaptiveSolver):
         )
         return cls(tab, (1, 1), dfx.LocalLinearInterpolation)
 
+    @classmethod
+    def rk4(cls) -> "ERK":
+        """The classical fourth-order Runge-Kutta method (no error estimate)."""
+        a = np.zeros((4, 4))
+        a[1, 0], a[2, 1], a[3, 2] = 0.5, 0.5, 1.0
+        tab = ExplicitTableau(
+            a=a, b=np.array([1, 2, 2, 1]) / 6, b_error=None, c=np.array([0, 0.5, 0.5, 1.0]),
+            fsal=False,
+        )
+        return cls(tab, (4, 4), dfx.LocalLinearInterpolation)
+
     @property
     def adaptive(self) -> bool:
         return self.tableau.b_error is not None

@@ -15,6 +15,7 @@ from ._rosenbrock import ROS2
 _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
     "auto": (AutoSwitch, "Tsit5 <-> Kvaerno3 by automatic stiffness detection (LSODA-like)"),
     "euler": (ERK.euler, "explicit Euler, fixed step (gradient descent); needs dt0"),
+    "rk4": (ERK.rk4, "classical Runge-Kutta, order 4, fixed step; needs dt0"),
     "heun": (lambda: ERK.of(dfx.Heun), "Heun's method, order 2, adaptive"),
     "midpoint": (lambda: ERK.of(dfx.Midpoint), "explicit midpoint, order 2, adaptive"),
     "bosh3": (lambda: ERK.of(dfx.Bosh3), "Bogacki-Shampine 3(2), adaptive"),

@@ -17,7 +17,7 @@ Y0 = np.array([1.0, 0.5])
 
 
 @pytest.mark.parametrize(
-    "name, order", [("euler", 1), ("heun", 2), ("bosh3", 3), ("tsit5", 5), ("dopri5", 5),
+    "name, order", [("euler", 1), ("rk4", 4), ("heun", 2), ("bosh3", 3), ("tsit5", 5), ("dopri5", 5),
                     ("implicit-euler", 1), ("kvaerno3", 3), ("kvaerno5", 5), ("ros2", 2),
                     ("ros2-cg", 2), ("ros2-gmres", 2), ("implicit-euler-gmres", 1),
                     ("kvaerno3-gmres", 3), ("kvaerno3-cg", 3), ("kvaerno5-gmres", 5),

@@ -1,0 +1,253 @@
+"""Image and signal classifiers of the same shape with three different bodies
+(Chen et al. 2018, section 3): `ODENet` (one adaptive ODE block), `ResNet` (a stack
+of residual blocks) and `RKNet` (the ODE block discretised by a fixed-step
+Runge-Kutta method and backpropagated through). Each is a downsampling stem, the
+body, and a head; `kind="mlp"` works on flattened inputs, `kind="conv"` on images
+`(channels, height, width)` or signals `(channels, length)`.
+
+The whole minibatch is one ODE state, so the adaptive solver takes one step size
+for all of it (as torchdiffeq's ODE-Net does); NFE is per minibatch.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from .._checks import check_positive_int
+from ..solvers import SolverStats
+from ._block import ODEBlock
+from ._penalties import Penalties, solve_penalised
+
+KINDS = ("mlp", "conv")
+
+
+class MLPField(eqx.Module):
+    """`f(t, h) = W2 tanh(W1 [h, t] + b1) + b2` on a batch `h` `(batch, width)`;
+    depth `t` enters as an input feature."""
+
+    inner: eqx.nn.Linear
+    outer: eqx.nn.Linear
+
+    def __init__(self, width: int, hidden: int, *, key: PRNGKeyArray):
+        k1, k2 = jax.random.split(key)
+        self.inner = eqx.nn.Linear(width + 1, hidden, key=k1)
+        self.outer = eqx.nn.Linear(hidden, width, key=k2)
+
+    def __call__(self, t, h: Array, args: Any = None) -> Array:
+        def one(x):
+            z = jnp.concatenate([x, jnp.full((1,), t, x.dtype)])
+            return self.outer(jnp.tanh(self.inner(z)))
+
+        return jax.vmap(one)(h)
+
+
+class ConvField(eqx.Module):
+    """Two 3-wide convolutions with tanh between them on a batch
+    `(batch, width, *spatial)`; depth `t` enters as an extra constant channel before
+    each convolution (the paper's concatenated-time convolution)."""
+
+    conv1: eqx.nn.Conv
+    conv2: eqx.nn.Conv
+
+    def __init__(self, width: int, spatial_dims: int, *, key: PRNGKeyArray):
+        k1, k2 = jax.random.split(key)
+        conv = lambda k: eqx.nn.Conv(spatial_dims, width + 1, width, 3, padding=1, key=k)
+        self.conv1, self.conv2 = conv(k1), conv(k2)
+
+    def __call__(self, t, h: Array, args: Any = None) -> Array:
+        def with_time(x):
+            return jnp.concatenate([x, jnp.full((1,) + x.shape[1:], t, x.dtype)])
+
+        def one(x):
+            return self.conv2(with_time(jnp.tanh(self.conv1(with_time(x)))))
+
+        return jax.vmap(one)(h)
+
+
+class _Stem(eqx.Module):
+    """Downsampling: MLP `Linear(prod(in_shape), width)` + tanh; conv: a 3-wide
+    convolution to `width` channels, ReLU, and a stride-2 convolution (halves each
+    spatial size)."""
+
+    layers: tuple
+    kind: str = eqx.field(static=True)
+
+    def __init__(self, kind, in_shape, width, *, key):
+        k1, k2 = jax.random.split(key)
+        self.kind = kind
+        if kind == "mlp":
+            self.layers = (eqx.nn.Linear(int(np.prod(in_shape)), width, key=k1),)
+        else:
+            n = len(in_shape) - 1
+            self.layers = (eqx.nn.Conv(n, in_shape[0], width, 3, padding=1, key=k1),
+                           eqx.nn.Conv(n, width, width, 4, stride=2, padding=1, key=k2))
+
+    def __call__(self, x):
+        if self.kind == "mlp":
+            return jnp.tanh(self.layers[0](x.reshape(-1)))
+        return self.layers[1](jax.nn.relu(self.layers[0](x)))
+
+
+class _Head(eqx.Module):
+    """Global mean over the spatial axes (conv) and a linear map to the logits."""
+
+    linear: eqx.nn.Linear
+    kind: str = eqx.field(static=True)
+
+    def __init__(self, kind, width, n_classes, *, key):
+        self.kind = kind
+        self.linear = eqx.nn.Linear(width, n_classes, key=key)
+
+    def __call__(self, h):
+        if self.kind == "conv":
+            h = h.reshape(h.shape[0], -1).mean(axis=1)
+        return self.linear(h)
+
+
+def _check(kind, in_shape, n_classes, width):
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    check_positive_int(n_classes, "n_classes")
+    check_positive_int(width, "width")
+    in_shape = tuple(int(s) for s in in_shape)
+    if kind == "conv" and len(in_shape) not in (2, 3):
+        raise ValueError(f"kind='conv' needs in_shape (channels, length) or (channels, height, "
+                         f"width), got {in_shape}; use kind='mlp' for flat inputs")
+    return in_shape
+
+
+def _field(kind, in_shape, width, hidden, key):
+    if kind == "mlp":
+        return MLPField(width, hidden, key=key)
+    return ConvField(width, len(in_shape) - 1, key=key)
+
+
+class AbstractClassifier(eqx.Module):
+    """Stem, body, head on a minibatch `x` `(batch, *in_shape)`. `model(x)` returns
+    logits `(batch, n_classes)`; `model.solve(x)` also the body's `SolverStats`."""
+
+    stem: eqx.AbstractVar[_Stem]
+    head: eqx.AbstractVar[_Head]
+    in_shape: eqx.AbstractVar[tuple]
+
+    @abc.abstractmethod
+    def _body(self, h) -> tuple[Array, SolverStats]:
+        """The body on the stem's features: `(features, stats)`."""
+
+    def _features(self, x):
+        x = jnp.asarray(x)
+        if x.shape[1:] != self.in_shape:
+            raise ValueError(f"{type(self).__name__} expects a batch of shape (batch, "
+                             f"{', '.join(map(str, self.in_shape))}), got {x.shape}")
+        return jax.vmap(self.stem)(x)
+
+    def __call__(self, x: Array) -> Array:
+        return self.solve(x)[0]
+
+    def solve(self, x: Array) -> tuple[Array, SolverStats]:
+        h, stats = self._body(self._features(x))
+        return jax.vmap(self.head)(h), stats
+
+
+class AbstractODENet(AbstractClassifier):
+    """A classifier whose body is one `ODEBlock`."""
+
+    block: eqx.AbstractVar[ODEBlock]
+
+    def _body(self, h):
+        return self.block.solve(h)
+
+    def solve_penalised(self, x: Array, *, key: PRNGKeyArray) -> tuple[Array, SolverStats, Penalties]:
+        """Logits, stats, and the block's kinetic and Jacobian penalties
+        (`odeflow.nn.solve_penalised`)."""
+        h, stats, penalties = solve_penalised(self.block, self._features(x), key=key)
+        return jax.vmap(self.head)(h), stats, penalties
+
+
+def _ode_parts(kind, in_shape, n_classes, width, hidden, key, block_options):
+    in_shape = _check(kind, in_shape, n_classes, width)
+    k1, k2, k3 = jax.random.split(key, 3)
+    stem = _Stem(kind, in_shape, width, key=k1)
+    block = ODEBlock(_field(kind, in_shape, width, hidden, k2), **block_options)
+    return in_shape, stem, block, _Head(kind, width, n_classes, key=k3)
+
+
+class ODENet(AbstractODENet):
+    """Stem, one adaptive `ODEBlock` on [0, 1] (`solver`, `rtol`, `atol`, `gradient`,
+    ... as in `ODEBlock`), head. `hidden` is the MLP field's hidden width (the conv
+    field keeps `width` channels)."""
+
+    stem: _Stem
+    block: ODEBlock
+    head: _Head
+    in_shape: tuple = eqx.field(static=True)
+
+    def __init__(self, in_shape: Sequence[int], n_classes: int, *, key: PRNGKeyArray,
+                 kind: str = "mlp", width: int = 32, hidden: int = 64, **block_options):
+        self.in_shape, self.stem, self.block, self.head = _ode_parts(
+            kind, in_shape, n_classes, width, hidden, key, block_options)
+
+
+class RKNet(AbstractODENet):
+    """`ODENet` with the block discretised by `steps` fixed steps of a Runge-Kutta
+    method (`method`: "rk4", "euler", "heun", "midpoint", ...) and backpropagated
+    through (`gradient`): the paper's RK-Net. Same parameters as the ODE-Net."""
+
+    stem: _Stem
+    block: ODEBlock
+    head: _Head
+    in_shape: tuple = eqx.field(static=True)
+
+    def __init__(self, in_shape: Sequence[int], n_classes: int, *, key: PRNGKeyArray,
+                 kind: str = "mlp", width: int = 32, hidden: int = 64, steps: int = 4,
+                 method: str = "rk4", gradient: str = "checkpoint"):
+        check_positive_int(steps, "steps")
+        options = dict(solver=method, dt0=1.0 / steps, gradient=gradient, max_steps=steps)
+        self.in_shape, self.stem, self.block, self.head = _ode_parts(
+            kind, in_shape, n_classes, width, hidden, key, options)
+
+
+class _Residual(eqx.Module):
+    field: eqx.Module
+
+    def __call__(self, h):
+        return h + self.field(0.0, h)
+
+
+class ResNet(AbstractClassifier):
+    """Stem, `depth` residual blocks `h + g_i(h)` (each `g_i` the ODE-Net's field
+    architecture with its own parameters, time fixed at 0), head: the paper's
+    ResNet baseline (6 blocks). Its stats count one evaluation per block."""
+
+    stem: _Stem
+    blocks: tuple
+    head: _Head
+    in_shape: tuple = eqx.field(static=True)
+
+    def __init__(self, in_shape: Sequence[int], n_classes: int, *, key: PRNGKeyArray,
+                 kind: str = "mlp", width: int = 32, hidden: int = 64, depth: int = 6):
+        check_positive_int(depth, "depth")
+        self.in_shape = _check(kind, in_shape, n_classes, width)
+        k1, k2, k3 = jax.random.split(key, 3)
+        self.stem = _Stem(kind, self.in_shape, width, key=k1)
+        self.blocks = tuple(_Residual(_field(kind, self.in_shape, width, hidden, k))
+                            for k in jax.random.split(k2, depth))
+        self.head = _Head(kind, width, n_classes, key=k3)
+
+    def _body(self, h):
+        for block in self.blocks:
+            h = block(h)
+        n = len(self.blocks)
+        return h, SolverStats.make(nfe=n, num_steps=n, num_accepted=n)
+
+
+def parameter_count(model) -> int:
+    """Number of trainable scalars (float array entries) in `model`."""
+    return sum(x.size for x in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
