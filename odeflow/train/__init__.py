@@ -1,0 +1,25 @@
+"""Minibatch training of neural-ODE models with optax (`train`): per-step loss,
+metrics and forward/backward NFE, tolerance schedules, kinetic and Jacobian
+regularisation through the loss (`classification_loss`), checkpoints that resume
+to the same result, and plots (`plot_history`).
+
+(`odeflow.training` is the other programme: training by solving the gradient flow.)
+"""
+
+from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from ._history import new_history, plot_history
+from ._loop import TrainResult, map_blocks, train
+from ._losses import classification_loss, evaluate_classifier
+
+__all__ = [
+    "TrainResult",
+    "classification_loss",
+    "evaluate_classifier",
+    "has_checkpoint",
+    "load_checkpoint",
+    "map_blocks",
+    "new_history",
+    "plot_history",
+    "save_checkpoint",
+    "train",
+]

@@ -1,0 +1,241 @@
+"""A minibatch training loop for models with ODE blocks: optax updates, per-step
+history with the NFE of the forward and the backward pass, tolerance schedules,
+evaluation, progress lines, and checkpoints that let an interrupted run resume to
+the same result."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import PRNGKeyArray, PyTree
+
+from .._checks import check_positive_int, check_tolerances
+from ..nn import EvaluationCounter, ODEBlock, counted
+from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from ._history import new_history
+
+LossFn = Callable[[PyTree, dict, PRNGKeyArray], tuple[jax.Array, dict]]
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """`model` and `opt_state` after the last completed step, `step` (steps done),
+    `history` (see `odeflow.train.new_history`) and `status`: `"finished"`,
+    `"interrupted"` (KeyboardInterrupt; saved if checkpointing) or
+    `"non-finite loss at step s"` (the update of step s was discarded)."""
+
+    model: PyTree
+    opt_state: PyTree
+    step: int
+    history: dict
+    status: str
+
+
+def map_blocks(model: PyTree, fn: Callable[[ODEBlock], Any]) -> PyTree:
+    """`model` with every `ODEBlock` in it replaced by `fn(block)`."""
+    is_block = lambda x: isinstance(x, ODEBlock)
+    return jax.tree.map(lambda x: fn(x) if is_block(x) else x, model, is_leaf=is_block)
+
+
+def _check_data(data: dict, batch_size: int) -> int:
+    if not isinstance(data, dict) or not data:
+        raise TypeError("data must be a non-empty dict of arrays with a common leading axis, "
+                        "e.g. {'x': images, 'y': labels}")
+    sizes = {k: np.shape(v)[0] if np.ndim(v) else None for k, v in data.items()}
+    if None in sizes.values() or len(set(sizes.values())) != 1:
+        raise ValueError(f"every data array needs the same leading (sample) axis; got sizes {sizes}")
+    for k, v in data.items():
+        if jnp.issubdtype(jnp.result_type(v), jnp.floating) and not bool(jnp.all(jnp.isfinite(v))):
+            raise ValueError(f"data[{k!r}] contains NaN or inf; clean or impute it before training")
+    n = next(iter(sizes.values()))
+    check_positive_int(batch_size, "batch_size")
+    if batch_size > n:
+        raise ValueError(f"batch_size ({batch_size}) exceeds the number of samples ({n})")
+    return n
+
+
+def _check_tolerances(tolerances) -> dict[int, tuple[float, float]]:
+    if tolerances is None:
+        return {}
+    out = {}
+    for step, pair in dict(tolerances).items():
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"tolerance schedule keys are steps (integers >= 0), got {step!r}")
+        rtol, atol = pair
+        check_tolerances(rtol, atol)
+        out[int(step)] = (float(rtol), float(atol))
+    return dict(sorted(out.items()))
+
+
+def _tolerance_at(schedule, step):
+    active = [pair for s, pair in schedule.items() if s <= step]
+    return active[-1] if active else None
+
+
+class _Batches:
+    """Minibatch `i` of epoch `e` is a slice of the permutation drawn from
+    `fold_in(key, e)`: any step's batch is known without replaying earlier ones."""
+
+    def __init__(self, data, n, batch_size, key):
+        self.data, self.batch_size, self.key = data, batch_size, key
+        self.n, self.per_epoch = n, n // batch_size
+        self._epoch, self._order = None, None
+
+    def __call__(self, step):
+        epoch, i = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._order = np.asarray(jax.random.permutation(jax.random.fold_in(self.key, epoch), self.n))
+            self._epoch = epoch
+        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
+        return {k: jnp.asarray(v)[idx] for k, v in self.data.items()}
+
+
+def _make_step(loss_fn, optimizer, counter):
+    @eqx.filter_jit
+    def step(model, opt_state, batch, key):
+        def objective(m):
+            if counter is not None:
+                m = map_blocks(m, lambda b: counted(b, counter))
+            return loss_fn(m, batch, key)
+
+        (loss, metrics), grads = eqx.filter_value_and_grad(objective, has_aux=True)(model)
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+        leaves, treedef = jax.tree.flatten(params)
+        updates, opt_state = optimizer.update(jax.tree.leaves(grads), opt_state, leaves)
+        params = jax.tree.unflatten(treedef, optax.apply_updates(leaves, updates))
+        return eqx.combine(params, static), opt_state, loss, metrics
+
+    return step
+
+
+def _reporter(progress):
+    if callable(progress):
+        return progress
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        return lambda line: console.log(line)
+    return None
+
+
+def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.GradientTransformation,
+          steps: int, batch_size: int, key: PRNGKeyArray, eval_fn: Callable | None = None,
+          eval_every: int = 0, tolerances: dict | None = None, checkpoint: str | None = None,
+          checkpoint_every: int = 100, resume: bool = True, count_nfe: bool = True,
+          progress: bool | Callable[[str], None] = True, log_every: int = 50) -> TrainResult:
+    """Train `model` for `steps` optax steps on minibatches of `data`.
+
+    **Arguments:**
+
+    - `loss_fn(model, batch, key) -> (loss, metrics)`: `batch` holds `batch_size`
+      rows of each array in `data`; `metrics` a dict of scalars, whose `"nfe"`
+      entry (if any) is recorded as the forward NFE (see
+      `odeflow.train.classification_loss`).
+    - `optimizer`: an optax transformation; `key`: fixes the minibatch order and the
+      keys handed to `loss_fn` (step `s` gets `fold_in(key, s)`).
+    - `eval_fn(model) -> dict`: run every `eval_every` steps and at the end.
+    - `tolerances`: `{step: (rtol, atol)}`, applied to every `ODEBlock` in the model
+      from that step on (each new pair compiles the step once more).
+    - `checkpoint`: a folder; the state is saved every `checkpoint_every` steps, at
+      the end, on interruption and before an error propagates. With `resume` a run
+      finds its checkpoint there and continues; the result equals an uninterrupted
+      run's (same data order and keys).
+    - `count_nfe`: count the backward pass's vector-field products on the host
+      (`odeflow.nn.counted`; one callback per evaluation).
+    - `progress`: `True` logs a line every `log_every` steps, a callable receives
+      the lines, `False` is silent.
+    """
+    check_positive_int(steps, "steps")
+    check_positive_int(checkpoint_every, "checkpoint_every")
+    check_positive_int(log_every, "log_every")
+    n = _check_data(data, batch_size)
+    schedule = _check_tolerances(tolerances)
+    data_key, step_key = jax.random.split(key)
+    fingerprint = {"samples": n, "batch_size": batch_size,
+                   "key": np.asarray(jax.random.key_data(key)).ravel().tolist()}
+    # the optimizer sees the parameters as a flat list, so that changing a block's
+    # static settings (tolerances) leaves its state valid
+    opt_state = optimizer.init(jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
+    start, history, elapsed = 0, new_history(), 0.0
+    if resume and has_checkpoint(checkpoint):
+        (model, opt_state), meta = load_checkpoint(checkpoint, (model, opt_state))
+        if meta.get("fingerprint") != fingerprint:
+            raise ValueError(f"the checkpoint in {checkpoint} comes from a run with other data, "
+                             f"batch size or key ({meta.get('fingerprint')} vs {fingerprint}); "
+                             "use another folder or resume=False")
+        start, history, elapsed = meta["step"], meta["history"], meta["elapsed"]
+
+    counter = EvaluationCounter() if count_nfe else None
+    step_fn = _make_step(loss_fn, optimizer, counter)
+    batches = _Batches(data, n, batch_size, data_key)
+    report = _reporter(progress)
+    status, done = "finished", start  # done: steps completed and recorded
+    t_start = time.perf_counter() - elapsed
+
+    def save(step):
+        if checkpoint is not None:
+            meta = {"step": step, "history": history, "elapsed": time.perf_counter() - t_start,
+                    "fingerprint": fingerprint}
+            save_checkpoint(checkpoint, (model, opt_state), meta)
+
+    try:
+        for s in range(start, steps):
+            pair = _tolerance_at(schedule, s)
+            if pair is not None:
+                model = map_blocks(model, lambda b: dataclasses.replace(b, rtol=pair[0], atol=pair[1]))
+            before = (counter.vjp + counter.jvp) if counter else 0
+            new_model, new_opt_state, loss, metrics = step_fn(
+                model, opt_state, batches(s), jax.random.fold_in(step_key, s))
+            loss = float(loss)
+            if not np.isfinite(loss):
+                status = f"non-finite loss at step {s}"
+                break
+            model, opt_state = new_model, new_opt_state
+            if counter is not None:
+                jax.effects_barrier()
+            _record(history, s, loss, metrics, counter, before, time.perf_counter() - t_start)
+            done = s + 1
+            last = s + 1 == steps
+            if eval_fn is not None and ((eval_every and (s + 1) % eval_every == 0) or last):
+                history["eval"].append({"step": s + 1, **{k: float(v) for k, v in eval_fn(model).items()}})
+            if report and ((s + 1) % log_every == 0 or last):
+                report(_line(history, steps))
+            if (s + 1) % checkpoint_every == 0 and not last:
+                save(done)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except BaseException as e:
+        save(done)
+        if checkpoint is not None:
+            e.add_note(f"odeflow.train saved the state after {done} steps in {checkpoint}")
+        raise
+    save(done)
+    return TrainResult(model, opt_state, done, history, status)
+
+
+def _record(history, s, loss, metrics, counter, before, elapsed):
+    metrics = {k: float(v) for k, v in metrics.items()}
+    history["step"].append(s + 1)
+    history["loss"].append(loss)
+    history["nfe_forward"].append(int(metrics.pop("nfe", -1)))
+    history["nfe_backward"].append(counter.vjp + counter.jvp - before if counter else -1)
+    history["time"].append(elapsed)
+    history["metrics"].append(metrics)
+
+
+def _line(history, steps):
+    s = history["step"][-1]
+    parts = [f"step {s}/{steps}", f"loss {history['loss'][-1]:.4g}",
+             f"NFE fwd {history['nfe_forward'][-1]} bwd {history['nfe_backward'][-1]}",
+             f"{history['time'][-1]:.1f} s"]
+    if history["eval"] and history["eval"][-1]["step"] == s:
+        parts += [f"{k} {v:.4g}" for k, v in history["eval"][-1].items() if k != "step"]
+    return " | ".join(parts)
