@@ -1,20 +1,23 @@
 """Data for the neural-ODE models, generated or read locally (nothing is
 downloaded): the latent-ODE `spirals` with irregular `subsample` masks,
-scikit-learn's `digits`, `mnist1d`, and `mnist` from local IDX files."""
+scikit-learn's `digits`, `mnist1d`, `mnist` from local IDX files, and 2-D `toy_density` samples."""
 
 from ._idx import MNIST_FILES, mnist, read_idx, write_idx
 from ._images import digits, mnist1d, train_test_split
 from ._spirals import Spirals, spirals, subsample
+from ._toy2d import TOY_DENSITIES, toy_density
 
 __all__ = [
     "MNIST_FILES",
     "Spirals",
+    "TOY_DENSITIES",
     "digits",
     "mnist",
     "mnist1d",
     "read_idx",
     "spirals",
     "subsample",
+    "toy_density",
     "train_test_split",
     "write_idx",
 ]

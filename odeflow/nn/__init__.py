@@ -1,10 +1,11 @@
 """Neural ODE models as equinox modules on diffrax: `ODEBlock` with every gradient
 method (`GRADIENTS`), `AugmentedODEBlock` and `ChangeDimension`; classifiers
-`ODENet`, `ResNet` and `RKNet`; the kinetic and Jacobian penalties
+`ODENet`, `ResNet` and `RKNet`; the `LatentODE` and its `RNNBaseline`; the continuous normalising flow `CNF`; the kinetic and Jacobian penalties
 (`solve_penalised`); and `gradient_check` to compare the gradient methods."""
 
 from ._augmented import AugmentedODEBlock, ChangeDimension
 from ._block import ODEBlock
+from ._cnf import CNF, TRACES
 from ._classifiers import (
     KINDS,
     AbstractClassifier,
@@ -17,23 +18,30 @@ from ._classifiers import (
 )
 from ._diagnostics import EvaluationCounter, counted, gradient_check
 from ._gradients import GRADIENTS
+from ._latent import LatentODE, RNNBaseline, extrapolation_rmse, gaussian_nll
 from ._penalties import Penalties, solve_penalised
 
 __all__ = [
     "GRADIENTS",
     "KINDS",
+    "TRACES",
     "AbstractClassifier",
     "AugmentedODEBlock",
+    "CNF",
     "ChangeDimension",
     "ConvField",
     "EvaluationCounter",
+    "LatentODE",
     "MLPField",
     "ODEBlock",
     "ODENet",
     "Penalties",
     "RKNet",
+    "RNNBaseline",
     "ResNet",
     "counted",
+    "extrapolation_rmse",
+    "gaussian_nll",
     "gradient_check",
     "parameter_count",
     "solve_penalised",

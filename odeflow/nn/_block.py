@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import diffrax as dfx
 import equinox as eqx
 import jax
-from jaxtyping import PyTree
+import jax.numpy as jnp
+from jaxtyping import Array, PyTree
 
 from .._checks import check_interval, check_positive_int, check_tolerances
 from ..solvers import SolverStats, get_solver, solve
@@ -59,24 +61,41 @@ class ODEBlock(eqx.Module):
 
     def solve(self, h: PyTree, args: Any = None) -> tuple[PyTree, SolverStats]:
         """`(h(t1), stats)` for the forward pass."""
+        out, stats = self._run(h, args, None)
+        return jax.tree.map(lambda y: y[-1], out), stats
+
+    def trajectory(self, h: PyTree, ts: Array, args: Any = None) -> tuple[PyTree, SolverStats]:
+        """`(states, stats)`: the solution from `h` at time `ts[0]` saved at every
+        time in `ts` (increasing; each leaf of `states` gets a leading time axis).
+        The block's `t0`, `t1` are not used; solver, tolerances and gradient method are."""
+        ts = jnp.asarray(ts)
+        if ts.ndim != 1 or ts.shape[0] < 2:
+            raise ValueError(f"ts must be a 1-D array of at least two increasing times, got shape {ts.shape}")
+        return self._run(h, args, ts)
+
+    def _run(self, h, args, ts):
         if self.gradient != "forward":
-            return _solve(self.vector_field, h, args, self)
+            return _solve(self.vector_field, h, args, self, ts)
         # forward sensitivities with respect to every float array that flows in
-        dynamic, static = eqx.partition((self.vector_field, h, args), eqx.is_inexact_array)
+        dynamic, static = eqx.partition((self.vector_field, h, args, ts), eqx.is_inexact_array)
 
         def run(dyn):
-            field, h0, a = eqx.combine(dyn, static)
-            return _solve(field, h0, a, self)
+            field, h0, a, times = eqx.combine(dyn, static)
+            return _solve(field, h0, a, self, times)
 
         return forward_sensitivities(run, dynamic)
 
 
-def _solve(vector_field, h, args, block: ODEBlock):
+def _solve(vector_field, h, args, block: ODEBlock, ts):
+    if ts is not None:
+        ts = jax.lax.stop_gradient(ts)
+        ts = eqx.error_if(ts, jnp.any(jnp.diff(ts) <= 0), "ts must be strictly increasing")
     sol = solve(
         vector_field,
         h,
-        t0=block.t0,
-        t1=block.t1,
+        t0=block.t0 if ts is None else ts[0],
+        t1=block.t1 if ts is None else ts[-1],
+        saveat=None if ts is None else dfx.SaveAt(ts=ts),
         solver=block.solver,
         rtol=block.rtol,
         atol=block.atol,
@@ -85,4 +104,4 @@ def _solve(vector_field, h, args, block: ODEBlock):
         max_steps=block.max_steps,
         adjoint=adjoint_for(block.gradient),
     )
-    return jax.tree.map(lambda y: y[-1], sol.ys), sol.stats
+    return sol.ys, sol.stats

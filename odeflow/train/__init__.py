@@ -9,7 +9,7 @@ to the same result, and plots (`plot_history`).
 from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from ._history import new_history, plot_history
 from ._loop import TrainResult, map_blocks, train
-from ._losses import classification_loss, evaluate_classifier
+from ._losses import classification_loss, evaluate_classifier, sequence_loss
 
 __all__ = [
     "TrainResult",
@@ -21,5 +21,6 @@ __all__ = [
     "new_history",
     "plot_history",
     "save_checkpoint",
+    "sequence_loss",
     "train",
 ]

@@ -62,3 +62,16 @@ def evaluate_classifier(model, x, y, *, batch_size: int = 256, prefix: str = "te
         nfes.append(int(nfe))
     return {f"{prefix}_loss": totals[0] / len(x), f"{prefix}_accuracy": totals[1] / len(x),
             f"{prefix}_nfe": float(np.mean(nfes))}
+
+
+def sequence_loss(times):
+    """A `loss_fn(model, batch, key)` for time-series models with a
+    `loss(times, values, mask, key=...)` method (`odeflow.nn.LatentODE`,
+    `RNNBaseline`): `batch` holds `"values"` `(batch, T, d)` and `"mask"`
+    `(batch, T)` on the shared `times`."""
+    times = jnp.asarray(times)
+
+    def loss_fn(model, batch, key):
+        return model.loss(times, batch["values"], batch["mask"], key=key)
+
+    return loss_fn
