@@ -47,5 +47,5 @@ def check_float_tree(tree, name: str) -> None:
                 f"{name} must hold floating-point arrays, got dtype {dtype}; convert with "
                 f".astype(jnp.float32) or jnp.float64"
             )
-        if _concrete(leaf) and not bool(jnp.all(jnp.isfinite(leaf))):
+        if _concrete(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError(f"{name} contains NaN or inf; check the initialisation or the data")

@@ -11,7 +11,6 @@ Sampling integrates the flow backwards from base samples."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -37,30 +36,24 @@ class _TimeMLP(eqx.Module):
 
 
 class _FlowField(eqx.Module):
-    """The augmented field on `(z (batch, dim), ∫ trace (batch,))`; `noise` is None
-    for the exact trace, else the fixed Hutchinson probes; `sign=-1` runs the
-    flow backwards in time (s = 1 - t)."""
+    """The augmented field on `(z (batch, dim), ∫ trace (batch,))`. `args` is
+    `(noise, sign)`: `noise` None for the exact trace, else the fixed Hutchinson
+    probes; `sign = -1` runs the flow backwards in time (s = 1 - t)."""
 
     net: _TimeMLP
-    noise: Array | None
-    sign: float = eqx.field(static=True, default=1.0)
 
     def __call__(self, s, state, args):
         z, _ = state
-        t = s if self.sign > 0 else 1.0 - s
+        noise, sign = args
+        t = jnp.where(sign > 0, s, 1.0 - s)
         f = lambda zi: self.net(t, zi)
-        if self.noise is None:
+        if noise is None:
             dz = jax.vmap(f)(z)
             trace = jax.vmap(lambda zi: jnp.trace(jax.jacfwd(f)(zi)))(z)
         else:
-            dz, jv = jax.vmap(lambda zi, e: jax.jvp(f, (zi,), (e,)))(z, self.noise)
-            trace = jnp.sum(jv * self.noise, axis=-1)
-        return self.sign * dz, self.sign * trace
-
-
-def _placeholder(t, y, args):
-    """The stored block's field; every solve swaps in the flow's `_FlowField`."""
-    raise NotImplementedError
+            dz, jv = jax.vmap(lambda zi, e: jax.jvp(f, (zi,), (e,)))(z, noise)
+            trace = jnp.sum(jv * noise, axis=-1)
+        return sign * dz, sign * trace
 
 
 class CNF(eqx.Module):
@@ -68,13 +61,12 @@ class CNF(eqx.Module):
 
     **Arguments:** `dim`; `hidden`, `depth`: the MLP of `f(t, z)`; `key`; `trace`:
     `"exact"` or `"hutchinson"`; `block_options`: solver, tolerances and gradient
-    method of the `ODEBlock` (on [0, 1]).
+    method of the `ODEBlock` (on [0, 1]) that integrates the flow.
 
     `log_prob(x, key=...)` returns `(log p(x) (batch,), stats)`; `sample(key, n)`
     returns `(samples (n, dim), stats)`.
     """
 
-    net: _TimeMLP
     block: ODEBlock
     dim: int = eqx.field(static=True)
     trace: str = eqx.field(static=True)
@@ -87,16 +79,16 @@ class CNF(eqx.Module):
         for name in ("t0", "t1"):
             if name in block_options:
                 raise ValueError(f"a CNF flows on [0, 1]; {name} cannot be set")
-        self.net = _TimeMLP(eqx.nn.MLP(dim + 1, dim, hidden, depth, activation=jnp.tanh, key=key))
-        self.block = ODEBlock(_placeholder, **block_options)  # holds the options
+        net = _TimeMLP(eqx.nn.MLP(dim + 1, dim, hidden, depth, activation=jnp.tanh, key=key))
+        self.block = ODEBlock(_FlowField(net), **block_options)
         self.dim, self.trace = dim, trace
 
     def _flow(self, z, noise, sign):
-        block = dataclasses.replace(self.block, vector_field=_FlowField(self.net, noise, sign))
-        return block.solve((z, jnp.zeros(z.shape[:1], z.dtype)))
+        sign = jnp.asarray(sign, z.dtype)
+        return self.block.solve((z, jnp.zeros(z.shape[:1], z.dtype)), (noise, sign))
 
     def _dtype(self):
-        return self.net.mlp.layers[0].weight.dtype
+        return jax.tree.leaves(eqx.filter(self.block, eqx.is_inexact_array))[0].dtype
 
     def _check(self, x):
         x = jnp.asarray(x)
@@ -104,13 +96,17 @@ class CNF(eqx.Module):
             raise ValueError(f"CNF expects a batch of shape (batch, {self.dim}), got {x.shape}")
         return x.astype(self._dtype())
 
-    def log_prob(self, x: Float[Array, "batch dim"], *, key: PRNGKeyArray | None = None
-                 ) -> tuple[Array, SolverStats]:
+    def log_prob(self, x: Float[Array, "batch dim"], *, key: PRNGKeyArray | None = None,
+                 trace: str | None = None) -> tuple[Array, SolverStats]:
         """Log-density of each row of `x`; `key` draws the Hutchinson probes (needed
-        for `trace="hutchinson"`)."""
+        for `trace="hutchinson"`); `trace` overrides the model's (e.g. evaluate a
+        model trained with Hutchinson's estimator exactly)."""
         x = self._check(x)
+        trace = self.trace if trace is None else trace
+        if trace not in TRACES:
+            raise ValueError(f"unknown trace {trace!r}; use one of {', '.join(TRACES)}")
         noise = None
-        if self.trace == "hutchinson":
+        if trace == "hutchinson":
             if key is None:
                 raise ValueError("trace='hutchinson' needs a key for its probe vectors: log_prob(x, key=...)")
             noise = jax.random.rademacher(key, x.shape, x.dtype)

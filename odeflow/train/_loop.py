@@ -52,7 +52,7 @@ def _check_data(data: dict, batch_size: int) -> int:
     if None in sizes.values() or len(set(sizes.values())) != 1:
         raise ValueError(f"every data array needs the same leading (sample) axis; got sizes {sizes}")
     for k, v in data.items():
-        if jnp.issubdtype(jnp.result_type(v), jnp.floating) and not bool(jnp.all(jnp.isfinite(v))):
+        if jnp.issubdtype(jnp.result_type(v), jnp.floating) and not np.all(np.isfinite(np.asarray(v))):
             raise ValueError(f"data[{k!r}] contains NaN or inf; clean or impute it before training")
     n = next(iter(sizes.values()))
     check_positive_int(batch_size, "batch_size")
@@ -84,7 +84,8 @@ class _Batches:
     `fold_in(key, e)`: any step's batch is known without replaying earlier ones."""
 
     def __init__(self, data, n, batch_size, key):
-        self.data, self.batch_size, self.key = data, batch_size, key
+        self.data = {k: jnp.asarray(v) for k, v in data.items()}  # on the device once
+        self.batch_size, self.key = batch_size, key
         self.n, self.per_epoch = n, n // batch_size
         self._epoch, self._order = None, None
 
@@ -94,7 +95,7 @@ class _Batches:
             self._order = np.asarray(jax.random.permutation(jax.random.fold_in(self.key, epoch), self.n))
             self._epoch = epoch
         idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
-        return {k: jnp.asarray(v)[idx] for k, v in self.data.items()}
+        return {k: v[idx] for k, v in self.data.items()}
 
 
 def _make_step(loss_fn, optimizer, counter):
@@ -166,12 +167,7 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
     opt_state = optimizer.init(jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
     start, history, elapsed = 0, new_history(), 0.0
     if resume and has_checkpoint(checkpoint):
-        (model, opt_state), meta = load_checkpoint(checkpoint, (model, opt_state))
-        if meta.get("fingerprint") != fingerprint:
-            raise ValueError(f"the checkpoint in {checkpoint} comes from a run with other data, "
-                             f"batch size or key ({meta.get('fingerprint')} vs {fingerprint}); "
-                             "use another folder or resume=False")
-        start, history, elapsed = meta["step"], meta["history"], meta["elapsed"]
+        (model, opt_state), (start, history, elapsed) = _resume(checkpoint, (model, opt_state), fingerprint)
 
     counter = EvaluationCounter() if count_nfe else None
     step_fn = _make_step(loss_fn, optimizer, counter)
@@ -188,9 +184,8 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
 
     try:
         for s in range(start, steps):
-            pair = _tolerance_at(schedule, s)
-            if pair is not None:
-                model = map_blocks(model, lambda b: dataclasses.replace(b, rtol=pair[0], atol=pair[1]))
+            if s == start or s in schedule:
+                model = _with_tolerances(model, _tolerance_at(schedule, s))
             before = (counter.vjp + counter.jvp) if counter else 0
             new_model, new_opt_state, loss, metrics = step_fn(
                 model, opt_state, batches(s), jax.random.fold_in(step_key, s))
@@ -219,6 +214,21 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
         raise
     save(done)
     return TrainResult(model, opt_state, done, history, status)
+
+
+def _resume(checkpoint, like, fingerprint):
+    state, meta = load_checkpoint(checkpoint, like)
+    if meta.get("fingerprint") != fingerprint:
+        raise ValueError(f"the checkpoint in {checkpoint} comes from a run with other data, "
+                         f"batch size or key ({meta.get('fingerprint')} vs {fingerprint}); "
+                         "use another folder or resume=False")
+    return state, (meta["step"], meta["history"], meta["elapsed"])
+
+
+def _with_tolerances(model, pair):
+    if pair is None:
+        return model
+    return map_blocks(model, lambda b: dataclasses.replace(b, rtol=pair[0], atol=pair[1]))
 
 
 def _record(history, s, loss, metrics, counter, before, elapsed):

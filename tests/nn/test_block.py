@@ -147,3 +147,24 @@ def test_gradient_check_reports_errors_and_backward_work():
     num_inputs = sum(x.size for x in jax.tree.leaves(eqx.filter(block, eqx.is_inexact_array))) + 2
     assert report["forward"]["nfe_backward"] == report["forward"]["nfe_forward"]
     assert report["forward"]["tangents"] == num_inputs
+
+
+def test_block_under_jit_with_a_closed_over_state():
+    """A concrete initial state closed over by a jitted function is checked for NaN
+    on the host, not traced (regression: the check raised TracerBoolConversionError)."""
+    h0 = jnp.ones((3, 2))
+    block = ODEBlock(lambda t, h, args: -h, rtol=1e-8, atol=1e-10)
+    out = eqx.filter_jit(lambda b: b(h0))(block)
+    np.testing.assert_allclose(out, np.exp(-1.0) * np.ones((3, 2)), rtol=1e-6)
+    bad = h0.at[0, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match="NaN"):
+        eqx.filter_jit(lambda b: b(bad))(block)
+
+
+def test_trajectory_matches_the_closed_form():
+    block = ODEBlock(lambda t, h, args: -h, rtol=1e-9, atol=1e-12)
+    ts = jnp.linspace(0.5, 3.0, 6)
+    ys, stats = block.trajectory(jnp.ones(2), ts)
+    np.testing.assert_allclose(ys[:, 0], np.exp(-(ts - 0.5)), rtol=1e-7)
+    with pytest.raises(ValueError, match="1-D array"):
+        block.trajectory(jnp.ones(2), jnp.ones((2, 2)))
