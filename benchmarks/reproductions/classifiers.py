@@ -24,7 +24,8 @@ from odeflow import train as T
 
 FULL = dict(datasets={"digits": 15, "mnist1d": 8}, seeds=[0, 1], width=32, batch=64, lr=3e-3,
             mnist1d_samples=5000)
-QUICK = dict(datasets={"digits": 1}, seeds=[0], width=8, batch=64, lr=3e-3, mnist1d_samples=500)
+QUICK = dict(datasets={"digits": 1}, seeds=[0], width=8, batch=64, lr=3e-3, mnist1d_samples=500,
+             models=["ODE-Net", "ResNet"], limit=256)
 MODELS = {
     "ODE-Net": lambda shape, w, key: nn.ODENet(shape, 10, key=key, kind="conv", width=w, rtol=1e-3, atol=1e-4),
     "ResNet": lambda shape, w, key: nn.ResNet(shape, 10, key=key, kind="conv", width=w, depth=6),
@@ -33,7 +34,9 @@ MODELS = {
 
 
 def load(name, cfg):
-    return data.digits() if name == "digits" else data.mnist1d(cfg["mnist1d_samples"])
+    d = data.digits() if name == "digits" else data.mnist1d(cfg["mnist1d_samples"])
+    limit = cfg.get("limit")  # quick runs: a slice of each split
+    return {k: v[:limit] for k, v in d.items()} if limit else d
 
 
 def run(name, model_name, seed, cfg):
@@ -71,14 +74,15 @@ def backward_nfe(model, d, batch):
 def main(argv=None):
     cfg, out, quick = settings(__doc__, FULL, QUICK, argv)
     rows = []
+    models = cfg.get("models", list(MODELS))
     for name in cfg["datasets"]:
-        for model_name in MODELS:
+        for model_name in models:
             for seed in cfg["seeds"]:
                 rows.append(run(name, model_name, seed, cfg))
                 print(rows[-1], flush=True)
     summary = []
     for name in cfg["datasets"]:
-        for model_name in MODELS:
+        for model_name in models:
             rs = [r for r in rows if r["dataset"] == name and r["model"] == model_name]
             acc = 100 * np.array([r["test_accuracy"] for r in rs])
             summary.append([name, model_name, f"{rs[0]['params']:,}", f"{acc.mean():.2f} ± {acc.std():.2f}",
