@@ -2,10 +2,11 @@
 
 Public API: `solve`, `SolverStats`, `Solution`, `gradient_flow`, `optimize`,
 `FlowResult`, `compare`, and the subpackages `solvers`, `tasks`, `diagnostics`,
-`training`, `compare`, `nn`.
+`training` (gradient flows), `compare`, `nn` (neural ODE models), `train` (their
+minibatch training loop) and `data`.
 """
 
-from . import diagnostics, nn, solvers, tasks, training
+from . import data, diagnostics, nn, solvers, tasks, train, training
 from .compare import CompareResult, compare
 from .solvers import Solution, SolverStats, solve
 from .training import FlowResult, gradient_flow, optimize
@@ -18,6 +19,7 @@ __all__ = [
     "Solution",
     "SolverStats",
     "compare",
+    "data",
     "diagnostics",
     "gradient_flow",
     "nn",
@@ -25,5 +27,6 @@ __all__ = [
     "solve",
     "solvers",
     "tasks",
+    "train",
     "training",
 ]
