@@ -89,18 +89,20 @@ class _Batches:
         self.n, self.per_epoch = n, n // batch_size
         self._epoch, self._order = None, None
 
-    def __call__(self, step):
+    def indices(self, step):
         epoch, i = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             self._order = np.asarray(jax.random.permutation(jax.random.fold_in(self.key, epoch), self.n))
             self._epoch = epoch
-        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self._order[i * self.batch_size:(i + 1) * self.batch_size]
+
+    def __call__(self, step):
+        idx = self.indices(step)
         return {k: v[idx] for k, v in self.data.items()}
 
 
-def _make_step(loss_fn, optimizer, counter):
-    @eqx.filter_jit
-    def step(model, opt_state, batch, key):
+def _make_update(loss_fn, optimizer, counter):
+    def update(model, opt_state, batch, key):
         def objective(m):
             if counter is not None:
                 m = map_blocks(m, lambda b: counted(b, counter))
@@ -113,7 +115,39 @@ def _make_step(loss_fn, optimizer, counter):
         params = jax.tree.unflatten(treedef, optax.apply_updates(leaves, updates))
         return eqx.combine(params, static), opt_state, loss, metrics
 
-    return step
+    return update
+
+
+def _make_step(update):
+    """One step per call."""
+    return eqx.filter_jit(update)
+
+
+def _make_chunk(update):
+    """Several steps per call (`lax.scan`, minibatches gathered on the device): the
+    per-step dispatch and host round trip are paid once per chunk. A non-finite
+    loss freezes the model and optimizer state from that step on, so the chunk
+    returns the last good state."""
+
+    @eqx.filter_jit
+    def chunk(model, opt_state, data, indices, keys):
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+
+        def body(carry, xs):
+            params, opt_state, ok = carry
+            idx, key = xs
+            batch = {k: v[idx] for k, v in data.items()}
+            new_model, new_opt_state, loss, metrics = update(eqx.combine(params, static), opt_state, batch, key)
+            ok = ok & jnp.isfinite(loss)
+            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+            new_params = eqx.filter(new_model, eqx.is_inexact_array)
+            return (keep(new_params, params), keep(new_opt_state, opt_state), ok), (loss, metrics)
+
+        (params, opt_state, _), (losses, metrics) = jax.lax.scan(
+            body, (params, opt_state, jnp.array(True)), (indices, keys))
+        return eqx.combine(params, static), opt_state, losses, metrics
+
+    return chunk
 
 
 def _reporter(progress):
@@ -131,7 +165,8 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
           steps: int, batch_size: int, key: PRNGKeyArray, eval_fn: Callable | None = None,
           eval_every: int = 0, tolerances: dict | None = None, checkpoint: str | None = None,
           checkpoint_every: int = 100, resume: bool = True, count_nfe: bool = True,
-          progress: bool | Callable[[str], None] = True, log_every: int = 50) -> TrainResult:
+          progress: bool | Callable[[str], None] = True, log_every: int = 50,
+          steps_per_call: int = 1) -> TrainResult:
     """Train `model` for `steps` optax steps on minibatches of `data`.
 
     **Arguments:**
@@ -153,8 +188,17 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
       (`odeflow.nn.counted`; one callback per evaluation).
     - `progress`: `True` logs a line every `log_every` steps, a callable receives
       the lines, `False` is silent.
+    - `steps_per_call`: steps run on the device per call (`lax.scan`, minibatches
+      gathered there), which saves the per-step dispatch and host round trip of
+      small models. Evaluation, logging and checkpoints then happen at the end of
+      the chunk their step falls in; the history still has every step (times
+      spread evenly over the chunk). Needs `count_nfe=False`.
     """
     check_positive_int(steps, "steps")
+    check_positive_int(steps_per_call, "steps_per_call")
+    if steps_per_call > 1 and count_nfe:
+        raise ValueError("count_nfe=True counts each step's backward pass on the host and needs "
+                         "steps_per_call=1; pass count_nfe=False to run several steps per call")
     check_positive_int(checkpoint_every, "checkpoint_every")
     check_positive_int(log_every, "log_every")
     n = _check_data(data, batch_size)
@@ -170,7 +214,8 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
         (model, opt_state), (start, history, elapsed) = _resume(checkpoint, (model, opt_state), fingerprint)
 
     counter = EvaluationCounter() if count_nfe else None
-    step_fn = _make_step(loss_fn, optimizer, counter)
+    update = _make_update(loss_fn, optimizer, counter)
+    run_chunk = _make_step(update) if steps_per_call == 1 else _make_chunk(update)
     batches = _Batches(data, n, batch_size, data_key)
     report = _reporter(progress)
     status, done = "finished", start  # done: steps completed and recorded
@@ -182,29 +227,48 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
                     "fingerprint": fingerprint}
             save_checkpoint(checkpoint, (model, opt_state), meta)
 
+    crossed = lambda every, s, e: bool(every) and (e // every) > (s // every)
     try:
-        for s in range(start, steps):
+        s = start
+        while s < steps:
             if s == start or s in schedule:
                 model = _with_tolerances(model, _tolerance_at(schedule, s))
+            e = min([s + steps_per_call, steps] + [c for c in schedule if c > s])
             before = (counter.vjp + counter.jvp) if counter else 0
-            new_model, new_opt_state, loss, metrics = step_fn(
-                model, opt_state, batches(s), jax.random.fold_in(step_key, s))
-            loss = float(loss)
-            if not np.isfinite(loss):
+            t0 = time.perf_counter() - t_start
+            if steps_per_call == 1:
+                new_model, new_opt_state, loss, metrics = run_chunk(
+                    model, opt_state, batches(s), jax.random.fold_in(step_key, s))
+                losses, metrics = np.asarray([loss]), {k: [v] for k, v in metrics.items()}
+            else:
+                indices = np.stack([batches.indices(i) for i in range(s, e)])
+                keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(s, e))
+                new_model, new_opt_state, losses, metrics = run_chunk(
+                    model, opt_state, batches.data, indices, keys)
+                losses, metrics = np.asarray(losses), {k: np.asarray(v) for k, v in metrics.items()}
+            good = int(np.argmin(np.isfinite(losses))) if not np.all(np.isfinite(losses)) else e - s
+            if good < e - s and steps_per_call == 1:  # the single step's update is discarded
                 status = f"non-finite loss at step {s}"
                 break
-            model, opt_state = new_model, new_opt_state
+            model, opt_state = new_model, new_opt_state  # a chunk keeps its last good state
             if counter is not None:
                 jax.effects_barrier()
-            _record(history, s, loss, metrics, counter, before, time.perf_counter() - t_start)
-            done = s + 1
-            last = s + 1 == steps
-            if eval_fn is not None and ((eval_every and (s + 1) % eval_every == 0) or last):
-                history["eval"].append({"step": s + 1, **{k: float(v) for k, v in eval_fn(model).items()}})
-            if report and ((s + 1) % log_every == 0 or last):
+            t1 = time.perf_counter() - t_start
+            for j in range(good):
+                _record(history, s + j, float(losses[j]), {k: v[j] for k, v in metrics.items()}, counter,
+                        before, t0 + (j + 1) * (t1 - t0) / (e - s))
+            done = s + good
+            if good < e - s:
+                status = f"non-finite loss at step {done}"
+                break
+            last = e == steps
+            if eval_fn is not None and (crossed(eval_every, s, e) or last):
+                history["eval"].append({"step": e, **{k: float(v) for k, v in eval_fn(model).items()}})
+            if report and (crossed(log_every, s, e) or last):
                 report(_line(history, steps))
-            if (s + 1) % checkpoint_every == 0 and not last:
+            if crossed(checkpoint_every, s, e) and not last:
                 save(done)
+            s = e
     except KeyboardInterrupt:
         status = "interrupted"
     except BaseException as e:

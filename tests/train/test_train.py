@@ -136,3 +136,47 @@ def test_penalties_through_training():
     with pytest.raises(TypeError, match="solve_penalised"):
         T.train(res, T.classification_loss(kinetic=1.0), d, optimizer=optax.adam(1e-2), steps=1,
                 batch_size=16, key=jax.random.key(2), progress=False)
+
+
+def test_steps_per_call_matches_one_step_per_call():
+    """Scanning several steps per call on the device trains the same model from the
+    same batches and keys (float round-off apart); the history has every step."""
+    model, d = _setup()
+    one = _run(model, d, steps=10, count_nfe=False)
+    scanned = _run(model, d, steps=10, count_nfe=False, steps_per_call=4,
+                   eval_fn=lambda m: T.evaluate_classifier(m, d["x"], d["y"]), eval_every=5)
+    assert scanned.status == "finished" and scanned.step == 10
+    assert scanned.history["step"] == list(range(1, 11))
+    np.testing.assert_allclose(scanned.history["loss"], one.history["loss"], rtol=1e-4)
+    assert scanned.history["nfe_forward"] == one.history["nfe_forward"]
+    for a, b in zip(_leaves(one.model), _leaves(scanned.model)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # evaluation at the end of the chunk its step falls in: steps 5 -> 8, 10 -> 10
+    assert [e["step"] for e in scanned.history["eval"]] == [8, 10]
+    assert np.all(np.diff(scanned.history["time"]) >= 0)
+    with pytest.raises(ValueError, match="count_nfe=False"):
+        _run(model, d, steps_per_call=4)
+
+
+def test_steps_per_call_keeps_the_last_good_state_on_a_non_finite_loss():
+    """A loss that turns NaN below a threshold first reached at step j: with one
+    step per call and with a six-step chunk the run stops at j with the model of
+    j clean steps."""
+    model, d = _setup()
+    clean = _run(model, d, steps=6, count_nfe=False)
+    losses = clean.history["loss"]
+    j = next(i for i in range(2, 6) if losses[i] < min(losses[:i]))
+    threshold = (losses[j] + min(losses[:j])) / 2
+
+    def poisoned(m, batch, key):
+        loss, metrics = T.classification_loss()(m, batch, key)
+        return jnp.where(loss < threshold, jnp.nan, loss), metrics
+
+    clean_j = _run(model, d, steps=j, count_nfe=False)
+    for k in (1, 6):
+        r = T.train(model, poisoned, d, optimizer=optax.adam(1e-2), steps=6, batch_size=16,
+                    key=jax.random.key(2), progress=False, count_nfe=False, steps_per_call=k)
+        assert r.status == f"non-finite loss at step {j}" and r.step == j
+        np.testing.assert_allclose(r.history["loss"], losses[:j], rtol=1e-4)
+        for a, b in zip(_leaves(clean_j.model), _leaves(r.model)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
