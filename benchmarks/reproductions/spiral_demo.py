@@ -63,7 +63,7 @@ def run(seed, cfg, ts, ys):
         pred, stats = block.trajectory(batch["y0"], batch_t)  # (window, batch, 2)
         return jnp.mean(jnp.abs(jnp.swapaxes(pred, 0, 1) - batch["ys"])), {"nfe": stats.nfe}
 
-    optimizer = optax.rmsprop(1e-3, decay=0.99, eps=1e-8)
+    optimizer = optax.rmsprop(1e-3, decay=0.99, eps=1e-8, eps_in_sqrt=False)
     start = time.perf_counter()
     result = T.train(model(jax.random.key(seed)), loss_fn, data, optimizer=optimizer,
                      steps=cfg["iterations"], batch_size=cfg["batch"], key=jax.random.key(100 + seed),
