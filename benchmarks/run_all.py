@@ -1,0 +1,112 @@
+"""Run the whole benchmark suite and regenerate README.md's result tables.
+
+    python benchmarks/run_all.py                  # every benchmark, full settings (hours on 2 cores)
+    python benchmarks/run_all.py --only peers     # one group (comma-separated; names below)
+    python benchmarks/run_all.py --quick          # every script in its smoke settings, into a temp folder
+    python benchmarks/run_all.py --report-only    # only README.md, from the results already there
+
+Each benchmark writes benchmarks/results/<group>/<name>.{json,md[,png]}; README.md
+holds blocks
+
+    <!-- results: peers/spiral_demo -->
+    ...
+    <!-- /results -->
+
+whose contents are replaced by the table of that result (its .md, rendered from
+the same run as its JSON). A block whose result is missing is left as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+
+# group: [(script, extra arguments of the full run)]
+GROUPS = {
+    "reproductions": [(f"reproductions/{n}.py", []) for n in
+                      ("spiral_demo", "classifiers", "latent_spirals", "adjoint_memory", "cnf_densities",
+                       "stiff_robertson")],
+    "peers": [(f"peers/{n}.py", []) for n in ("spiral_demo", "neural_ode_solve", "odenet_throughput")],
+    "sensitivity": [("sensitivity/sensitivity.py", [])],
+    "work_precision": [("work_precision/work_precision.py", [])],
+    # gradient-flow training against scipy and optax (issues 2 and 3; about an hour each)
+    "gradient_flow": [("gradient_flow_compare.py", []), ("stiff_scaling.py", []), ("krylov_reuse.py", []),
+                      ("jacobi_preconditioner.py", [])],
+}
+# scripts that take --out (the others write to benchmarks/results only)
+TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/")
+
+BLOCK = re.compile(r"(<!-- results: (?P<name>[\w/.-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+
+
+def update_readme(text: str, results: Path) -> tuple[str, list[str]]:
+    """`text` with every results block refilled from `results/<name>.md`; also the
+    names that were refilled."""
+    done = []
+
+    def fill(m):
+        path = results / f"{m['name']}.md"
+        if not path.exists():
+            return m.group(0)
+        done.append(m["name"])
+        return m.group(1) + path.read_text().strip() + "\n" + m.group(4)
+
+    return BLOCK.sub(fill, text), done
+
+
+def run(groups, quick):
+    out_root = Path(tempfile.mkdtemp(prefix="odeflow-bench-")) if quick else RESULTS
+    failed = []
+    for group in groups:
+        for script, extra in GROUPS[group]:
+            if quick and not script.startswith(TAKES_OUT):
+                continue  # the long gradient-flow studies have their own --quick; not part of this smoke run
+            args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else extra)
+            if script.startswith(TAKES_OUT):
+                args += ["--out", str(out_root / script.split("/")[0])]
+            start = time.perf_counter()
+            print(f"== {script} {' '.join(args[2:])}", flush=True)
+            proc = subprocess.run(args, cwd=HERE / Path(script).parent)
+            print(f"== {script}: exit {proc.returncode} after {time.perf_counter() - start:.0f} s", flush=True)
+            if proc.returncode:
+                failed.append(script)
+    return out_root, failed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"groups: {', '.join(GROUPS)}")
+    parser.add_argument("--quick", action="store_true", help="smoke settings, results to a temporary folder")
+    parser.add_argument("--report-only", action="store_true", help="only regenerate README.md's tables")
+    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    args = parser.parse_args(argv)
+    groups = [g.strip() for g in args.only.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group(s) {unknown}; choose from {', '.join(GROUPS)}")
+    failed = []
+    if not args.report_only:
+        out_root, failed = run(groups, args.quick)
+        if args.quick:
+            print(f"smoke results in {out_root}; README.md left alone")
+            return 1 if failed else 0
+    readme = Path(args.readme)
+    text, done = update_readme(readme.read_text(), RESULTS)
+    readme.write_text(text)
+    print(f"README.md: refilled {len(done)} result blocks ({', '.join(done)})")
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
