@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 FULL = dict(iterations=2000, seeds=[0, 1, 2, 3, 4], points=1000, t1=25.0, batch=20, window=10)
-QUICK = dict(iterations=20, seeds=[0], points=200, t1=5.0, batch=8, window=5)
+QUICK = dict(iterations=20, seeds=[0], points=200, t1=5.0, batch=8, window=5, sides=["odeflow-scan", "torchdiffeq"])
 A = np.array([[-0.1, 2.0], [-2.0, -0.1]])
 SIDES = ("odeflow", "odeflow-scan", "diffrax", "torchdiffeq")
 SCAN = 50  # odeflow-scan: odeflow.train(..., steps_per_call=50)
@@ -287,10 +287,10 @@ def main(argv=None):
     from _common import settings, write
 
     cfg, out, quick = settings(__doc__, FULL, QUICK, argv)
-    sides = [s for s in SIDES if available(s)]
+    sides = [s for s in cfg.get("sides", SIDES) if available(s)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        run_cfg = {k: v for k, v in cfg.items() if k != "seeds"}
+        run_cfg = {k: v for k, v in cfg.items() if k not in ("seeds", "sides")}
         for seed in cfg["seeds"]:
             setup = prepare(cfg, seed, Path(tmp))
             order = sides if seed % 2 == 0 else sides[::-1]  # interleave A B C, C B A, ...
@@ -299,7 +299,8 @@ def main(argv=None):
                 print(row, flush=True)
                 rows.append(row)
     summary = summarise(rows, sides)
-    config = dict(cfg, sides=sides, missing=[s for s in SIDES if s not in sides], versions=_versions())
+    config = dict(cfg, sides=sides, missing=[s for s in cfg.get("sides", SIDES) if s not in sides],
+                  versions=_versions())
     write(out, "spiral_demo", quick, config, dict(runs=rows, summary=summary),
           "Spiral demo (torchdiffeq ode_demo configuration), float32, CPU\n\n" + render(rows, summary))
 

@@ -33,7 +33,7 @@ METHODS = ["forward", "checkpoint", "backsolve", "direct"]
 FULL = dict(params_sweep=dict(n=4, widths=[1, 3, 11, 33, 111, 333, 1111, 3333, 11111]),
             state_sweep=dict(w=16, states=[2, 8, 32, 128, 512]), repeats=5, timeout=300,
             forward_max_inputs=40_000, methods=METHODS)
-QUICK = dict(params_sweep=dict(n=2, widths=[2]), state_sweep=dict(w=2, states=[3]), repeats=1, timeout=300,
+QUICK = dict(params_sweep=dict(n=2, widths=[2]), state_sweep=dict(w=2, states=[]), repeats=1, timeout=300,
              forward_max_inputs=1000, methods=["forward", "backsolve"])
 
 
