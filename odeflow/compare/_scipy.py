@@ -11,7 +11,6 @@ import warnings
 import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from scipy.integrate import LSODA, ode
 
 
 def scipy_flow(loss_fn, params, *, integrator: str, target: float, rtol: float, atol: float,
@@ -83,6 +82,8 @@ def scipy_flow(loss_fn, params, *, integrator: str, target: float, rtol: float, 
 def _vode_stepper(rhs, y0, rtol, atol):
     """VODE with BDF and a chord iteration on its finite-difference Jacobian, one
     internal step per call (`itask=2`). Called with `None`: (t, y, Jacobians)."""
+    from scipy.integrate import ode  # imported here: scipy.integrate costs 0.3 s at import
+
     solver = ode(rhs)
     solver.set_integrator("vode", method="bdf", with_jacobian=True, rtol=rtol, atol=atol)
     solver.set_initial_value(np.asarray(y0), 0.0)
@@ -99,6 +100,8 @@ def _vode_stepper(rhs, y0, rtol, atol):
 def _lsoda_stepper(rhs, y0, rtol, atol, t1):
     """LSODA (automatic stiff/non-stiff switching, finite-difference Jacobian when
     stiff) through `scipy.integrate.LSODA`, one internal step per call."""
+    from scipy.integrate import LSODA
+
     solver = LSODA(rhs, 0.0, np.asarray(y0), t1, rtol=rtol, atol=atol)
 
     def step(t_end):
