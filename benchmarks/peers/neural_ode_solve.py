@@ -111,16 +111,14 @@ def torch_cases(cfg, p):
 
 
 def main(argv=None):
-    from _common import settings, table, write
+    from _common import NOT_INSTALLED, settings, table, torch_versions, write
 
     cfg, out, quick = settings(__doc__, FULL, QUICK, argv)
     p = weights(cfg)
     cases = odeflow_cases(cfg, p)
-    try:
+    versions = torch_versions()
+    if versions is not None:
         cases.update(torch_cases(cfg, p))
-        versions = _versions()
-    except ImportError:
-        versions = {"torch": "not installed (pip install -e '.[bench]')"}
     compile_s, nfe = {}, {}
     for name, (fn, count) in cases.items():  # warm-up; JAX compiles here
         start = time.perf_counter()
@@ -140,8 +138,8 @@ def main(argv=None):
         rows.append(dict(side=side, what=what, saves=saves, median_ms=float(np.median(t)), min_ms=float(t.min()),
                          max_ms=float(t.max()), first_call_s=compile_s[(side, what, saves)],
                          forward_nfe=nfe.get((side, what, saves))))
-    ref = {(r["what"], r["saves"]): r["median_ms"] for r in rows if r["side"] == "torchdiffeq"
-           or (r["side"] == "torchdiffeq autograd")}
+    ref = {(r["what"], r["saves"]): r["median_ms"] for r in rows
+           if r["side"] in ("torchdiffeq", "torchdiffeq autograd")}
     for r in rows:
         base = ref.get((r["what"], r["saves"]))
         r["torchdiffeq_over_this"] = base / r["median_ms"] if base else None
@@ -153,14 +151,7 @@ def main(argv=None):
                 for r in sorted(rows, key=lambda r: (r["what"], r["saves"], r["side"]))])
     title = (f"Neural ODE solve, MLP 4-{cfg['width']}-4, batch {cfg['batch']}, t1 = {cfg['t1']:g}, dopri5 at "
              f"{cfg['rtol']:g}, float32 (gradient speed-ups against torchdiffeq's autograd)\n\n")
-    write(out, "neural_ode_solve", quick, dict(cfg, versions=versions), rows, title + md)
-
-
-def _versions():
-    import torch
-    import torchdiffeq
-
-    return {"torch": torch.__version__, "torchdiffeq": torchdiffeq.__version__, "torch_threads": torch.get_num_threads()}
+    write(out, "neural_ode_solve", quick, dict(cfg, versions=versions or NOT_INSTALLED), rows, title + md)
 
 
 if __name__ == "__main__":

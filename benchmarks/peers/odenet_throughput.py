@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import optax
 
-from _common import settings, table, write
+from _common import NOT_INSTALLED, settings, table, torch_versions, write
 from odeflow import data, nn
 from odeflow import train as T
 
@@ -125,14 +125,8 @@ def torch_round(kind, model, d, cfg, seed=1):
 def main(argv=None):
     cfg, out, quick = settings(__doc__, FULL, QUICK, argv)
     d = data.digits()
-    try:
-        import torch
-        import torchdiffeq
-        versions = {"torch": torch.__version__, "torchdiffeq": torchdiffeq.__version__,
-                    "torch_threads": torch.get_num_threads()}
-        sides = ["odeflow", "torchdiffeq"]
-    except ImportError:
-        versions, sides = {"torch": "not installed (pip install -e '.[bench]')"}, ["odeflow"]
+    versions = torch_versions()
+    sides = ["odeflow"] if versions is None else ["odeflow", "torchdiffeq"]
     rows = []
     for kind in cfg["kinds"]:
         model = odeflow_model(kind, cfg["width"][kind], d["x"].shape[1:])
@@ -160,7 +154,7 @@ def main(argv=None):
                     f"{r['median_step_ms']:.1f} [{r['min_step_ms']:.1f}, {r['max_step_ms']:.1f}]",
                     f"{r['images_per_s']:.0f}", f"{r['nfe_forward']:.0f}",
                     f"{r['speedup']:.1f}x" if r["speedup"] else ""] for r in rows]))
-    write(out, "odenet_throughput", quick, dict(cfg, versions=versions), rows, md)
+    write(out, "odenet_throughput", quick, dict(cfg, versions=versions or NOT_INSTALLED), rows, md)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,17 @@ def prepare(cfg: dict, seed: int, folder: Path) -> Path:
 # ---------------------------------------------------------------- workers
 
 
+def _initial_mlp(setup):
+    """Linear(2, 50)-tanh-Linear(50, 2) as an equinox MLP with the shared weights."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    net = eqx.nn.MLP(2, 2, 50, 1, activation=jnp.tanh, key=jax.random.key(0))
+    return eqx.tree_at(lambda n: (n.layers[0].weight, n.layers[1].weight, n.layers[0].bias, n.layers[1].bias),
+                       net, (jnp.asarray(setup["w1"]), jnp.asarray(setup["w2"]), jnp.zeros(50), jnp.zeros(2)))
+
+
 def worker_odeflow_scan(setup, cfg, seed):
     return worker_odeflow(setup, cfg, seed, steps_per_call=min(SCAN, cfg["iterations"] // 4))
 
@@ -73,9 +84,7 @@ def worker_odeflow(setup, cfg, seed, steps_per_call=1):
         def __call__(self, t, y, args):
             return jax.vmap(self.net)(y**3)
 
-    net = eqx.nn.MLP(2, 2, 50, 1, activation=jnp.tanh, key=jax.random.key(0))
-    net = eqx.tree_at(lambda n: (n.layers[0].weight, n.layers[1].weight, n.layers[0].bias, n.layers[1].bias),
-                      net, (jnp.asarray(setup["w1"]), jnp.asarray(setup["w2"]), jnp.zeros(50), jnp.zeros(2)))
+    net = _initial_mlp(setup)
     block = nn.ODEBlock(Cubic(net), solver="dopri5", rtol=1e-7, atol=1e-9, max_steps=100_000)
     w = cfg["window"]
     starts = np.arange(cfg["points"] - w)
@@ -108,9 +117,7 @@ def worker_diffrax(setup, cfg, seed):
     import optax
 
     ts, ys = jnp.asarray(setup["ts"]), jnp.asarray(setup["ys"])
-    net = eqx.nn.MLP(2, 2, 50, 1, activation=jnp.tanh, key=jax.random.key(0))
-    net = eqx.tree_at(lambda n: (n.layers[0].weight, n.layers[1].weight, n.layers[0].bias, n.layers[1].bias),
-                      net, (jnp.asarray(setup["w1"]), jnp.asarray(setup["w2"]), jnp.zeros(50), jnp.zeros(2)))
+    net = _initial_mlp(setup)
     term = diffrax.ODETerm(lambda t, y, net: jax.vmap(net)(y**3))
 
     def integrate(net, y0, t):
@@ -213,17 +220,6 @@ def _worker_main(argv):
 # ---------------------------------------------------------------- driver
 
 
-def available(side):
-    if side != "torchdiffeq":
-        return True
-    try:
-        import torch  # noqa: F401
-        import torchdiffeq  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def run_side(side, setup, cfg, seed):
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--worker", side, str(setup), json.dumps(cfg), str(seed)],
@@ -284,10 +280,11 @@ def render(rows, summary):
 
 
 def main(argv=None):
-    from _common import settings, write
+    from _common import NOT_INSTALLED, settings, torch_versions, write
 
     cfg, out, quick = settings(__doc__, FULL, QUICK, argv)
-    sides = [s for s in cfg.get("sides", SIDES) if available(s)]
+    versions = torch_versions()
+    sides = [s for s in cfg.get("sides", SIDES) if s != "torchdiffeq" or versions is not None]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         run_cfg = {k: v for k, v in cfg.items() if k not in ("seeds", "sides")}
@@ -300,19 +297,9 @@ def main(argv=None):
                 rows.append(row)
     summary = summarise(rows, sides)
     config = dict(cfg, sides=sides, missing=[s for s in cfg.get("sides", SIDES) if s not in sides],
-                  versions=_versions())
+                  versions=versions or NOT_INSTALLED)
     write(out, "spiral_demo", quick, config, dict(runs=rows, summary=summary),
           "Spiral demo (torchdiffeq ode_demo configuration), float32, CPU\n\n" + render(rows, summary))
-
-
-def _versions():
-    try:
-        import torch
-        import torchdiffeq
-        return {"torch": torch.__version__, "torchdiffeq": torchdiffeq.__version__,
-                "torch_threads": torch.get_num_threads()}
-    except ImportError:
-        return {}
 
 
 if __name__ == "__main__":
