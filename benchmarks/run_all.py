@@ -30,17 +30,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 
-# group: [(script, extra arguments of the full run)]
+# group: scripts, each run with no arguments (full settings) or --quick
 GROUPS = {
-    "reproductions": [(f"reproductions/{n}.py", []) for n in
+    "reproductions": [f"reproductions/{n}.py" for n in
                       ("spiral_demo", "classifiers", "latent_spirals", "adjoint_memory", "cnf_densities",
                        "stiff_robertson")],
-    "peers": [(f"peers/{n}.py", []) for n in ("spiral_demo", "neural_ode_solve", "odenet_throughput")],
-    "sensitivity": [("sensitivity/sensitivity.py", [])],
-    "work_precision": [("work_precision/work_precision.py", [])],
+    "peers": [f"peers/{n}.py" for n in ("spiral_demo", "neural_ode_solve", "odenet_throughput")],
+    "sensitivity": ["sensitivity/sensitivity.py"],
+    "work_precision": ["work_precision/work_precision.py"],
     # gradient-flow training against scipy and optax (issues 2 and 3; about an hour each)
-    "gradient_flow": [("gradient_flow_compare.py", []), ("stiff_scaling.py", []), ("krylov_reuse.py", []),
-                      ("jacobi_preconditioner.py", [])],
+    "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "krylov_reuse.py", "jacobi_preconditioner.py"],
 }
 # scripts that take --out (the others write to benchmarks/results only)
 TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/")
@@ -67,10 +66,10 @@ def run(groups, quick):
     out_root = Path(tempfile.mkdtemp(prefix="odeflow-bench-")) if quick else RESULTS
     failed = []
     for group in groups:
-        for script, extra in GROUPS[group]:
+        for script in GROUPS[group]:
             if quick and not script.startswith(TAKES_OUT):
                 continue  # the long gradient-flow studies have their own --quick; not part of this smoke run
-            args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else extra)
+            args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else [])
             if script.startswith(TAKES_OUT):
                 args += ["--out", str(out_root / script.split("/")[0])]
             start = time.perf_counter()
