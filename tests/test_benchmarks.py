@@ -3,14 +3,10 @@ their --quick settings and write their JSON, Markdown and plots; the report step
 refills README blocks from result files. The full settings run in benchmarks/."""
 
 import importlib.util
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+from bench_smoke import BENCH, run_quick
 
 
 @pytest.mark.parametrize("script, name, plot", [
@@ -21,14 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
     ("work_precision/work_precision.py", "work_precision", True),
 ])
 def test_benchmark_runs(script, name, plot, tmp_path):
-    path = BENCH / script
-    subprocess.run([sys.executable, str(path), "--quick", "--out", str(tmp_path)], check=True, cwd=path.parent,
-                   capture_output=True, timeout=600)
-    payload = json.loads((tmp_path / f"{name}_quick.json").read_text())
-    assert payload["results"] and payload["machine"]["cores"] >= 1 and payload["command"]
-    assert (tmp_path / f"{name}_quick.md").read_text().count("|") > 10
-    if plot:
-        assert (tmp_path / f"{name}_quick.png").stat().st_size > 1000
+    run_quick(BENCH / script, name, tmp_path, plot)
 
 
 def _run_all():
