@@ -227,13 +227,13 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
                     "fingerprint": fingerprint}
             save_checkpoint(checkpoint, (model, opt_state), meta)
 
-    crossed = lambda every, s, e: bool(every) and (e // every) > (s // every)
+    crossed = lambda every, s, end: bool(every) and (end // every) > (s // every)
     try:
         s = start
         while s < steps:
             if s == start or s in schedule:
                 model = _with_tolerances(model, _tolerance_at(schedule, s))
-            e = min([s + steps_per_call, steps] + [c for c in schedule if c > s])
+            end = min([s + steps_per_call, steps] + [c for c in schedule if c > s])
             before = (counter.vjp + counter.jvp) if counter else 0
             t0 = time.perf_counter() - t_start
             if steps_per_call == 1:
@@ -241,34 +241,32 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
                     model, opt_state, batches(s), jax.random.fold_in(step_key, s))
                 losses, metrics = np.asarray([loss]), {k: [v] for k, v in metrics.items()}
             else:
-                indices = np.stack([batches.indices(i) for i in range(s, e)])
-                keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(s, e))
+                indices = np.stack([batches.indices(i) for i in range(s, end)])
+                keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(s, end))
                 new_model, new_opt_state, losses, metrics = run_chunk(
                     model, opt_state, batches.data, indices, keys)
                 losses, metrics = np.asarray(losses), {k: np.asarray(v) for k, v in metrics.items()}
-            good = int(np.argmin(np.isfinite(losses))) if not np.all(np.isfinite(losses)) else e - s
-            if good < e - s and steps_per_call == 1:  # the single step's update is discarded
-                status = f"non-finite loss at step {s}"
-                break
-            model, opt_state = new_model, new_opt_state  # a chunk keeps its last good state
+            good = int(np.argmin(np.isfinite(losses))) if not np.all(np.isfinite(losses)) else end - s
+            if good or steps_per_call > 1:  # a failed single step is discarded; a chunk keeps its last good state
+                model, opt_state = new_model, new_opt_state
             if counter is not None:
                 jax.effects_barrier()
             t1 = time.perf_counter() - t_start
             for j in range(good):
                 _record(history, s + j, float(losses[j]), {k: v[j] for k, v in metrics.items()}, counter,
-                        before, t0 + (j + 1) * (t1 - t0) / (e - s))
+                        before, t0 + (j + 1) * (t1 - t0) / (end - s))
             done = s + good
-            if good < e - s:
+            if good < end - s:
                 status = f"non-finite loss at step {done}"
                 break
-            last = e == steps
-            if eval_fn is not None and (crossed(eval_every, s, e) or last):
-                history["eval"].append({"step": e, **{k: float(v) for k, v in eval_fn(model).items()}})
-            if report and (crossed(log_every, s, e) or last):
+            last = end == steps
+            if eval_fn is not None and (crossed(eval_every, s, end) or last):
+                history["eval"].append({"step": end, **{k: float(v) for k, v in eval_fn(model).items()}})
+            if report and (crossed(log_every, s, end) or last):
                 report(_line(history, steps))
-            if crossed(checkpoint_every, s, e) and not last:
+            if crossed(checkpoint_every, s, end) and not last:
                 save(done)
-            s = e
+            s = end
     except KeyboardInterrupt:
         status = "interrupted"
     except BaseException as e:
