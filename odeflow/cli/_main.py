@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="wall-time cap in seconds per scipy run")
     cmp.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     cmp.add_argument("--out", default="results", help="output folder for JSON, Markdown, PNG")
+    cmp.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from OUT/TASK.progress.json (same options)")
     sub.add_parser("tasks", help="list the tasks")
     sub.add_parser("methods", help="list the methods")
     return parser
@@ -67,16 +69,21 @@ def _compare(args) -> int:
     # folder is checked here, before the run rather than after it.
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     out = ensure_writable(args.out)
+    # every finished unit of work is saved here as the run goes; removed once the
+    # report is written
+    journal = out / f"{args.task}.progress.json"
     console = Console(stderr=True)
     with console.status("starting") as status:
         result = compare(
             args.task, methods, seeds=args.seeds, target=args.target, max_steps=args.max_steps,
             repeats=args.repeats, scipy_time_cap=args.scipy_time_cap, dtype=args.dtype,
             progress=lambda line: (status.update(line), console.log(line)),
+            journal=journal, resume=args.resume,
         )
     print_table(result)
     command = "odeflow " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     paths = write_report(result, out, command=command)
+    journal.unlink(missing_ok=True)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -6,11 +6,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .. import _io
+from .._io import atomic_write, atomic_write_text
 from ._runner import CompareResult
 
 COLUMNS = ("method", "setting", "reached", "time median [min, max] s", "compile s",
@@ -115,13 +116,6 @@ def machine_info() -> dict:
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def to_json(result: CompareResult, command: str | None = None) -> dict:
     return {
         "config": result.config, "machine": machine_info(), "command": command,
@@ -176,23 +170,14 @@ def plot(result: CompareResult, path: Path) -> None:
     fig.suptitle(f"{result.config['task']}: {len(result.config['seeds'])} seeds, "
                  f"target {result.config['target']:g}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     plt.close(fig)
 
 
 def ensure_writable(out: str | Path) -> Path:
     """Create the folder `out` if needed and check a file can be written there; a
     `ValueError` naming the folder otherwise (checked before a long run starts)."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ValueError(f"cannot write to output folder {str(out)!r} ({err.strerror}); "
-                         "choose another with --out") from None
-    return out
+    return _io.ensure_writable(out, "choose another with --out")
 
 
 def write_report(result: CompareResult, out: str | Path, command: str | None = None) -> dict:
@@ -201,7 +186,7 @@ def write_report(result: CompareResult, out: str | Path, command: str | None = N
     out = ensure_writable(out)
     name = result.config["task"]
     paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md", "plot": out / f"{name}.png"}
-    _atomic_write(paths["json"], json.dumps(to_json(result, command), indent=1))
-    _atomic_write(paths["markdown"], markdown(result))
+    atomic_write_text(paths["json"], json.dumps(to_json(result, command), indent=1))
+    atomic_write_text(paths["markdown"], markdown(result))
     plot(result, paths["plot"])
     return paths

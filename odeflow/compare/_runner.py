@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Callable, Sequence
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..tasks import Task, get_task
 from ..training import STATUSES, gradient_flow, levenberg_marquardt, optimize
+from ._journal import Journal
 from ._methods import Method, get_method
 from ._scipy import scipy_flow
 
@@ -125,14 +127,15 @@ def _thin(values, times, n=200):
     return [float(v) for v in values[idx]], [float(t) for t in times[idx]]
 
 
-def _record(task, method, setting, seed, res, time_s, compile_s) -> dict:
+def _record(task, method, setting, seed, res) -> dict:
+    """A run's outcome; the driver adds its times (`time_s`, `compile_s`)."""
     metrics = {k: float(v) for k, v in task.metrics(res.params).items()}
     stats = res.stats.as_dict()
     hist, hist_t = _thin(np.asarray(res.loss_history), np.asarray(res.history_t))
     return {
         "method": method.name, "seed": seed, "setting": setting,
-        "status": STATUSES[int(res.status)], "reached": bool(res.reached_target),
-        "time_s": time_s, "compile_s": compile_s, "loss": float(res.loss),
+        "status": STATUSES[int(res.status)], "reason": res.reason,
+        "reached": bool(res.reached_target), "loss": float(res.loss),
         "accuracy": metrics["accuracy"], "test_accuracy": metrics.get("test_accuracy"),
         "presentations": stats["nfe"], "hvps": stats["num_jvps"],
         "jacobians": stats["num_jacobians"], "linear_solves": stats["num_linear_solves"],
@@ -142,14 +145,35 @@ def _record(task, method, setting, seed, res, time_s, compile_s) -> dict:
     }
 
 
+def _failed_record(method, seed, setting, reason: str) -> dict:
+    """A (method, seed) that raised instead of returning: recorded, not fatal."""
+    counts = dict.fromkeys(("presentations", "hvps", "jacobians", "linear_solves", "steps",
+                            "accepted", "rejected", "newton_failures", "loss_evals"), -1)
+    return {
+        "method": method.name, "seed": seed, "setting": setting, "status": "failed",
+        "reason": reason, "reached": False, "time_s": None, "compile_s": None,
+        "loss": float("nan"), "accuracy": None, "test_accuracy": None, **counts,
+        "loss_history": [], "history_t": [],
+    }
+
+
+def _describe(err: Exception) -> str:
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+
+
 def _scipy_record(task, method, seed, params, target, time_cap) -> dict:
     rtol, atol = method.grid[0]
     out = scipy_flow(task.loss, params, integrator=method.name.removeprefix("scipy-"),
                      target=target, rtol=rtol, atol=atol, time_cap=time_cap)
     metrics = {k: float(v) for k, v in task.metrics(out["params"]).items()}
     hist, hist_t = _thin(out["loss_history"], out["history_t"])
+    reasons = {"target_reached": "", "time_cap": f"wall-time cap of {time_cap:g} s reached",
+               "max_steps_reached": "max_steps reached above the target loss",
+               "horizon_reached": "stopped at the horizon above the target loss",
+               "failed": "the scipy integrator reported a failure"}
     return {
         "method": method.name, "seed": seed, "setting": [rtol, atol], "status": out["status"],
+        "reason": reasons.get(out["status"], out["status"]),
         "reached": out["status"] == "target_reached", "time_s": out["time_s"], "compile_s": 0.0,
         "loss": out["loss"], "accuracy": metrics["accuracy"],
         "test_accuracy": metrics.get("test_accuracy"), "presentations": out["nfe"], "hvps": 0,
@@ -159,39 +183,65 @@ def _scipy_record(task, method, seed, params, target, time_cap) -> dict:
     }
 
 
-def _tune_all(runner, methods, batch, param, say, vmap_seeds):
-    """Grid choice per method, then a warm-up call whose excess over a second call
-    is the compile time."""
-    chosen, tuning, compile_s = {}, {}, {}
-    for method in methods:
-        say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
-        chosen[method.name], tuning[method.name] = _tune(runner, method, batch, vmap_seeds)
-        warm = lambda: runner.run(method, chosen[method.name], param(0))
+def _tune_unit(runner, method, batch, param, say, vmap_seeds) -> dict:
+    """Grid choice of one method, then a warm-up call whose excess over a second call
+    is the compile time; a method that raises is recorded with the error instead."""
+    say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
+    try:
+        chosen, tuning = _tune(runner, method, batch, vmap_seeds)
+        warm = lambda: runner.run(method, chosen, param(0))
         _, first = _timed(warm)
         _, second = _timed(warm)
-        compile_s[method.name] = max(first - second, 0.0)
-    return chosen, tuning, compile_s
+    except Exception as err:  # noqa: BLE001 - one method failing must not end the comparison
+        say(f"{method.name} failed while tuning: {_describe(err)}")
+        return {"error": _describe(err)}
+    return {"chosen": chosen, "tuning": tuning, "compile_s": max(first - second, 0.0)}
 
 
-def _time_interleaved(runner, methods, chosen, param, num_seeds, repeats, say):
+def _time_interleaved(runner, task, methods, journal, param, seeds, repeats, warm, say):
     """Wall time of every (method, seed), repetitions interleaved A B A B ... so
-    machine noise falls on all methods alike."""
-    times = {(m.name, i): [] for m in methods for i in range(num_seeds)}
-    results = {}
+    machine noise falls on all methods alike; each timed run is a journal unit. A
+    method not compiled in this process (`warm`) gets an untimed call first."""
     for rep in range(repeats):
         say(f"timing repetition {rep + 1}/{repeats}")
-        for i in range(num_seeds):
+        for i, seed in enumerate(seeds):
             for method in methods:
-                res, t = _timed(lambda: runner.run(method, chosen[method.name], param(i)))
-                times[(method.name, i)].append(t)
-                results[(method.name, i)] = res
-    return times, results
+                key, tune = f"run/{method.name}/{i}/{rep}", journal[f"tune/{method.name}"]
+                first = journal.units.get(f"run/{method.name}/{i}/0", {})
+                if key in journal or "error" in tune or "error" in first:
+                    continue
+                call = lambda: runner.run(method, tune["chosen"], param(i))
+                try:
+                    if method.name not in warm:
+                        _timed(call)
+                        warm.add(method.name)
+                    res, t = _timed(call)
+                    unit = {"time_s": t}
+                    if rep == 0:
+                        unit["record"] = _record(task, method, tune["chosen"], seed, res)
+                except Exception as err:  # noqa: BLE001
+                    say(f"{method.name} seed {seed} failed: {_describe(err)}")
+                    unit = {"error": _describe(err)}
+                journal[key] = unit
 
 
 def _timed(fn):
     start = time.perf_counter()
     out = jax.block_until_ready(fn())
     return out, time.perf_counter() - start
+
+
+def _assemble(method, i, seed, journal, repeats) -> dict:
+    """The record of one tuned (method, seed) from its journal units."""
+    tune = journal[f"tune/{method.name}"]
+    if "error" in tune:
+        return _failed_record(method, seed, None, f"failed while tuning: {tune['error']}")
+    units = [journal.units.get(f"run/{method.name}/{i}/{rep}", {}) for rep in range(repeats)]
+    if "error" in units[0]:
+        return _failed_record(method, seed, tune["chosen"], units[0]["error"])
+    reps = [u["time_s"] for u in units if "time_s" in u]
+    return units[0]["record"] | {"time_s": float(np.median(reps)), "compile_s": tune["compile_s"],
+                                 "time_repeats_s": reps}
 
 
 def compare(
@@ -208,6 +258,8 @@ def compare(
     vmap_seeds: bool | None = None,
     grids: dict[str, Sequence] | None = None,
     max_solver_steps: int | None = None,
+    journal: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> CompareResult:
     """Train `task` with every method from the same initial parameters per seed.
 
@@ -228,7 +280,15 @@ def compare(
     `grids` (replace some methods' tuning grids, e.g. `{"adam": [0.01, 0.1]}`;
     reported with the results), `max_solver_steps` (cap on the steps of ODE
     methods, default `max_steps`; an implicit step can cost hundreds of Hessian
-    products, an optimizer iteration one gradient).
+    products, an optimizer iteration one gradient), `journal` (a JSON file where
+    every finished unit of work, one method's tuning or one timed run, is saved
+    atomically as the run goes) and `resume` (continue from an existing `journal`;
+    the settings must be the same; without it an existing journal is an error).
+
+    A method that raises, or whose run diverges (NaN loss, integrator failure), is
+    recorded as failed for that seed with its `reason`; the others go on. Results
+    are deterministic on CPU: same settings, same records (times aside), whether
+    run at once or interrupted and resumed.
 
     **Returns:** a `CompareResult`; see `odeflow.compare.write_report` for files.
     """
@@ -256,25 +316,37 @@ def compare(
     tuned = [m for m in methods if m.kind != "scipy"]
     if vmap_seeds is None:
         vmap_seeds = task.num_params <= VMAP_PARAM_LIMIT
-    chosen, tuning, compile_s = _tune_all(runner, tuned, batch, param, say, vmap_seeds)
-    times, results = _time_interleaved(runner, tuned, chosen, param, len(seeds), repeats, say)
-    records = []
-    for method in methods:
-        for i, seed in enumerate(seeds):
-            if method.kind == "scipy":
-                say(f"{method.name} seed {seed} (cap {scipy_time_cap:g} s)")
-                records.append(_scipy_record(task, method, seed, param(i), target, scipy_time_cap))
-                continue
-            reps = times[(method.name, i)]
-            record = _record(task, method, chosen[method.name], seed, results[(method.name, i)],
-                             float(np.median(reps)), compile_s[method.name])
-            records.append(record | {"time_repeats_s": reps})
     config = {
         "task": task.name, "task_description": task.description, "num_params": task.num_params,
         "target": target, "seeds": seeds, "methods": [m.name for m in methods],
+        "grids": {m.name: list(m.grid) for m in methods},
         "max_steps": max_steps, "max_solver_steps": max_solver_steps, "repeats": repeats,
         "scipy_time_cap_s": scipy_time_cap,
         "vmap_seeds": vmap_seeds,
         "dtype": str(jax.tree.leaves(batch)[0].dtype),
     }
-    return CompareResult(records=records, tuning=tuning, config=config)
+    journal = Journal(config, journal, resume)
+    warm = set()  # methods compiled in this process
+    for method in tuned:
+        if f"tune/{method.name}" not in journal:
+            journal[f"tune/{method.name}"] = _tune_unit(runner, method, batch, param, say, vmap_seeds)
+            warm.add(method.name)
+    _time_interleaved(runner, task, tuned, journal, param, seeds, repeats, warm, say)
+    records = []
+    for method in methods:
+        for i, seed in enumerate(seeds):
+            if method.kind != "scipy":
+                records.append(_assemble(method, i, seed, journal, repeats))
+                continue
+            key = f"scipy/{method.name}/{i}"
+            if key not in journal:
+                say(f"{method.name} seed {seed} (cap {scipy_time_cap:g} s)")
+                try:
+                    journal[key] = _scipy_record(task, method, seed, param(i), target, scipy_time_cap)
+                except Exception as err:  # noqa: BLE001
+                    journal[key] = _failed_record(method, seed, list(method.grid[0]), _describe(err))
+            records.append(journal[key])
+    tuning = {m.name: journal[f"tune/{m.name}"].get("tuning", {"setting": m.setting, "grid": [],
+                                                                "chosen": None})
+              for m in tuned}
+    return CompareResult(records=records, tuning=tuning, config=journal.config)

@@ -1,49 +1,43 @@
 """Checkpoints of a training run: the model and optimizer state serialised by
-equinox (`state.eqx`) and the run's position and history (`meta.json`), each
-written to a temporary file and renamed into place, so an interrupted write never
-leaves a half-written checkpoint."""
+equinox (`state-<step>.eqx`) and the run's position and history (`meta.json`).
+
+Both are written atomically (`odeflow._io`), the state first under a name of its
+own, then `meta.json`, which names it: renaming `meta.json` into place is the one
+commit point, so a run killed at any moment leaves the previous checkpoint or the
+new one whole, never a state from one step with the history of another."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import equinox as eqx
 
-STATE = "state.eqx"
+from .._io import atomic_write, atomic_write_text, ensure_writable
+
 META = "meta.json"
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _state_name(step: int) -> str:
+    return f"state-{step:09d}.eqx"
 
 
 def save_checkpoint(folder: str | os.PathLike, state: Any, meta: dict) -> None:
-    """Write `state` (a pytree: model, optimizer state) and `meta` (JSON) to `folder`."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OSError(f"cannot create the checkpoint folder {folder}: {e}; choose a writable path") from e
-    _atomic_write(folder / STATE, lambda f: eqx.tree_serialise_leaves(f, state))
-    _atomic_write(folder / META, lambda f: f.write(json.dumps(meta).encode()))
+    """Write `state` (a pytree: model, optimizer state) and `meta` (JSON, with its
+    `"step"`) to `folder`, then remove the states no checkpoint names any more."""
+    folder = ensure_writable(folder, "choose a writable checkpoint folder")
+    name = _state_name(int(meta["step"]))
+    atomic_write(folder / name, lambda f: eqx.tree_serialise_leaves(f, state))
+    atomic_write_text(folder / META, json.dumps(dict(meta, state_file=name)))
+    for old in folder.glob("state-*.eqx"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def has_checkpoint(folder: str | os.PathLike | None) -> bool:
-    return folder is not None and (Path(folder) / META).is_file() and (Path(folder) / STATE).is_file()
+    return folder is not None and (Path(folder) / META).is_file()
 
 
 def load_checkpoint(folder: str | os.PathLike, like: Any) -> tuple[Any, dict]:
@@ -52,11 +46,12 @@ def load_checkpoint(folder: str | os.PathLike, like: Any) -> tuple[Any, dict]:
     folder = Path(folder)
     try:
         meta = json.loads((folder / META).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"the checkpoint in {folder} is unreadable ({e}); delete it or pass "
-                         "resume=False") from e
+        state_file = folder / meta["state_file"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"the checkpoint in {folder} is unreadable ({type(e).__name__}: {e}); "
+                         "delete it or pass resume=False") from e
     try:
-        with open(folder / STATE, "rb") as f:
+        with open(state_file, "rb") as f:
             state = eqx.tree_deserialise_leaves(f, like)
     except Exception as e:  # equinox/numpy raise several types for a mismatched file
         raise ValueError(f"the checkpoint in {folder} does not match this model and optimizer "

@@ -207,6 +207,7 @@ def _gradient_flow(
         status=status,
         loss_history=loss_hist,
         history_t=t_hist,
+        result=sol.result,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import diffrax as dfx
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
@@ -24,6 +25,9 @@ class FlowResult(eqx.Module):
     - `status`: index into `odeflow.training.STATUSES`.
     - `loss_history`: loss at the start and after each accepted step/iteration,
       padded with NaN; `history_t` the matching flow times (or iteration numbers).
+    - `result`: the integrator's `diffrax.RESULTS` code (`gradient_flow`); always
+      `successful` for `optimize` and `levenberg_marquardt`. `reason` says in words
+      why a run stopped short of its target.
     """
 
     params: PyTree
@@ -33,6 +37,7 @@ class FlowResult(eqx.Module):
     status: Int[Array, ""]
     loss_history: Float[Array, " n"]
     history_t: Float[Array, " n"]
+    result: dfx.RESULTS = eqx.field(default_factory=lambda: dfx.RESULTS.successful)
 
     @property
     def reached_target(self) -> Bool[Array, "..."]:
@@ -42,6 +47,20 @@ class FlowResult(eqx.Module):
     def status_name(self) -> str:
         """Readable status of an unbatched result."""
         return STATUSES[int(self.status)]
+
+    @property
+    def reason(self) -> str:
+        """Why an unbatched run stopped: empty when it reached its target."""
+        status = int(self.status)
+        if status == TARGET_REACHED:
+            return ""
+        if status == HORIZON_REACHED:
+            return "stopped at the horizon (t1 or max_iters) above the target loss"
+        if status == MAX_STEPS_REACHED:
+            return "max_steps reached above the target loss; raise max_steps"
+        if not bool(jnp.isfinite(self.loss)):
+            return "the loss became NaN or inf (diverged); lower the learning rate or tolerance"
+        return f"the integrator failed: {dfx.RESULTS[self.result]}"
 
 
 def clean_history(values, times):

@@ -1,0 +1,60 @@
+"""The progress of a `compare` run, kept so that an interrupted run can resume.
+
+Each finished unit of work (one method's tuning, one timed run of a method on a
+seed, one scipy run) is stored under a key; with a file, the whole journal is
+rewritten atomically after each unit (it is small: thinned histories), so a run
+killed at any moment leaves every finished unit on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .._io import atomic_write_text
+
+
+class Journal:
+    """Finished units of one `compare` configuration, in memory or in a JSON file.
+
+    With `path` and `resume=True` an existing file is loaded (its configuration must
+    equal `config`); without `resume` an existing file is an error, so that no run
+    overwrites another's progress by accident."""
+
+    def __init__(self, config: dict, path: str | os.PathLike | None = None, resume: bool = False):
+        self.path = None if path is None else Path(path)
+        self.config = json.loads(json.dumps(config))  # as it reads back from disk
+        self.units: dict[str, dict] = {}
+        if self.path is None or not self.path.exists():
+            return
+        if not resume:
+            raise ValueError(f"{self.path} holds the progress of an earlier run; resume it "
+                             "(resume=True, --resume) or delete the file")
+        try:
+            saved = json.loads(self.path.read_text())
+            config_saved, units = saved["config"], saved["units"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{self.path} is not a readable compare journal ({type(e).__name__}: "
+                             f"{e}); delete it to start afresh") from e
+        if config_saved != self.config:
+            differ = sorted(k for k in set(config_saved) | set(self.config)
+                            if config_saved.get(k) != self.config.get(k))
+            raise ValueError(f"{self.path} was written by a run with other settings ({', '.join(differ)} "
+                             "differ); resume with the same options or delete the file")
+        self.units = units
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.units
+
+    def __getitem__(self, key: str) -> dict:
+        return self.units[key]
+
+    def __setitem__(self, key: str, value: dict) -> None:
+        self.units[key] = json.loads(json.dumps(value))  # the same whether resumed or not
+        if self.path is not None:
+            atomic_write_text(self.path, json.dumps({"config": self.config, "units": self.units}))
+
+    def remove(self) -> None:
+        """Delete the file (once the run's report is written)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
