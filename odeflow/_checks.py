@@ -3,6 +3,7 @@ message that names the fix; values that are tracers (inside jit) are left alone.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,3 +50,26 @@ def check_float_tree(tree, name: str) -> None:
             )
         if _concrete(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError(f"{name} contains NaN or inf; check the initialisation or the data")
+
+
+def check_step(dt0) -> None:
+    if dt0 is not None and _concrete(dt0):
+        value = float(dt0)
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"dt0 must be a positive step (t1 > t0), got {value}; e.g. dt0=0.01, "
+                             "or dt0=None to choose it automatically")
+
+
+def check_vector_field(vector_field, t0, y0, args) -> None:
+    """`vector_field(t0, y0, args)` returns a pytree shaped like `y0` (checked on
+    shapes only, by tracing it once without running it)."""
+    shape = lambda tree: jax.tree.map(lambda x: tuple(jnp.shape(x)), tree)
+    try:
+        out = eqx.filter_eval_shape(vector_field, t0, y0, args)
+    except Exception as err:
+        err.add_note(f"odeflow: raised by vector_field(t0, y0, args) with y0 of shapes {shape(y0)}; "
+                     "the field must accept the state's shapes")
+        raise
+    if jax.tree.structure(out) != jax.tree.structure(y0) or shape(out) != shape(y0):
+        raise ValueError(f"vector_field returns shapes {shape(out)} for a state of shapes "
+                         f"{shape(y0)}; dy/dt must have the structure and shapes of y0")

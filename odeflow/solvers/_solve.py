@@ -12,7 +12,14 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, PyTree
 
-from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
+from .._checks import (
+    check_float_tree,
+    check_interval,
+    check_positive_int,
+    check_step,
+    check_tolerances,
+    check_vector_field,
+)
 from ._auto import AutoSwitch
 from ._counting import WorkCountingController, work_totals
 from ._erk import ERK
@@ -142,6 +149,8 @@ def solve(
     check_interval(t0, t1)
     check_positive_int(max_steps, "max_steps")
     check_float_tree(y0, "y0")
+    check_step(dt0)
+    check_vector_field(vector_field, t0, y0, args)
     if controller is None or not is_adaptive(solver) or isinstance(solver, PseudoTransient):
         controller = _controller(solver, rtol, atol, dt0, norm)
     counted = isinstance(solver, (ERK, ESDIRK, ROS2, PseudoTransient, AutoSwitch))

@@ -26,6 +26,7 @@ from ._result import (
     TARGET_REACHED,
     FlowResult,
     clean_history,
+    finite_initial_loss,
 )
 
 
@@ -152,6 +153,7 @@ def _gradient_flow(
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
     grad = jax.grad(loss)
+    trainable = finite_initial_loss(loss(trainable), trainable)
 
     def vector_field(t, p, args):
         return negated(grad(p))
@@ -191,7 +193,7 @@ def _gradient_flow(
     final_loss = loss(final)
     hit = False if event is None else sol.event_mask
     status = _status(sol.result, hit, final_loss)
-    loss_evals = 1 + (0 if event is None else sol.stats.num_steps + 1)
+    loss_evals = 2 + (0 if event is None else sol.stats.num_steps + 1)  # initial check, final loss, event
     loss_evals = loss_evals + initial + per_step * sol.stats.num_steps
     if history:
         loss_hist, t_hist = clean_history(sol.ys[1], sol.ts[1])

@@ -15,7 +15,7 @@ from ..solvers import SolverStats
 from ..solvers._linearize import check_linear_solver, shifted_solver
 from ._curvature import CompositeLoss, check_curvature, gauss_newton_products
 from ._flow import split_params
-from ._result import FAILED, HORIZON_REACHED, TARGET_REACHED, FlowResult
+from ._result import FAILED, HORIZON_REACHED, TARGET_REACHED, FlowResult, finite_initial_loss
 
 
 class _State(eqx.Module):
@@ -124,6 +124,7 @@ def _levenberg_marquardt(loss_fn, params, damping, target, krylov_rtol, settings
         return _State(flat, value, gradient, damping, nu, s.iters + 1, counts, history)
 
     value0, grad0 = jax.value_and_grad(loss)(flat0)
+    value0 = finite_initial_loss(value0, value0)
     counts = {k: jnp.zeros((), jnp.int32) for k in _COUNTS} | {"nfe": jnp.ones((), jnp.int32)}
     history = jnp.full((max_iters + 1,), jnp.nan, value0.dtype).at[0].set(value0)
     init = _State(flat0, value0, grad0, damping, jnp.asarray(2.0, damping.dtype),

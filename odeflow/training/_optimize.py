@@ -14,7 +14,7 @@ from jaxtyping import Array, Float, PyTree
 from .._checks import check_float_tree, check_positive_int
 from ..solvers import SolverStats
 from ._flow import split_params
-from ._result import FAILED, HORIZON_REACHED, TARGET_REACHED, FlowResult
+from ._result import FAILED, HORIZON_REACHED, TARGET_REACHED, FlowResult, finite_initial_loss
 
 
 def optimize(
@@ -103,6 +103,7 @@ def _optimize(loss_fn, params, optimizer, opt_state, target, max_iters):
         return p, state, i + 1, value, grad, history, nfe + evals
 
     value0, grad0 = value_and_grad(trainable, state=opt_state)
+    value0 = finite_initial_loss(value0, value0)
     history = jnp.full((max_iters + 1,), jnp.nan, value0.dtype).at[0].set(value0)
     init = (trainable, opt_state, 0, value0, grad0, history, 1)
     p, _, iters, value, _, history, nfe = jax.lax.while_loop(cond, body, init)

@@ -67,3 +67,10 @@ def clean_history(values, times):
     """Replace diffrax's `inf` padding of unused save slots by NaN."""
     unused = ~jnp.isfinite(times)
     return jnp.where(unused, jnp.nan, values), jnp.where(unused, jnp.nan, times)
+
+
+def finite_initial_loss(value, carry):
+    """`carry`, raising at run time if the loss at the initial parameters is NaN or
+    inf (NaN or inf in the data, or a bad initialisation): no run could start."""
+    return eqx.error_if(carry, ~jnp.isfinite(value), "the loss at the initial parameters is NaN "
+                        "or inf; check the data for NaN or inf entries and the initialisation")
