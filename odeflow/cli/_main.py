@@ -65,9 +65,16 @@ def _compare(args) -> int:
     from ..compare import compare, print_table, write_report
     from ..compare._report import ensure_writable
 
-    # Task and method names are checked by `compare` before any work; the output
-    # folder is checked here, before the run rather than after it.
+    from ..compare import get_method
+    from ..tasks import get_task, task_names
+
+    # names first (nothing created for a typo), then the output folder, before the
+    # run rather than after it
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for method in methods:
+        get_method(method)
+    if args.task not in task_names():
+        get_task(args.task)  # raises, naming the valid tasks
     out = ensure_writable(args.out)
     # every finished unit of work is saved here as the run goes; removed once the
     # report is written

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
-from .._checks import check_positive_int, check_tolerances
+from .._checks import check_float_tree, check_positive_int, check_tolerances
 from .._io import ensure_writable
 from ..nn import EvaluationCounter, ODEBlock, counted
 from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -203,6 +203,7 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
     check_positive_int(checkpoint_every, "checkpoint_every")
     check_positive_int(log_every, "log_every")
     n = _check_data(data, batch_size)
+    check_float_tree(eqx.filter(model, eqx.is_inexact_array), "the model's parameters")
     if checkpoint is not None:  # before any work, not at the first save
         ensure_writable(checkpoint, "choose a writable checkpoint folder")
     schedule = _check_tolerances(tolerances)

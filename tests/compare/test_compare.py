@@ -41,12 +41,8 @@ def test_report_files(result, tmp_path):
     assert summarize(result)[0]["method"] == "adam"
 
 
-def test_bad_inputs(tmp_path):
-    with pytest.raises(ValueError, match="adam"):
-        compare("xor", ["adamw"], seeds=1)
-    with pytest.raises(ValueError, match="target"):
-        compare("xor", ["adam"], seeds=1, target=-1.0)
-    assert "scipy-vode-bdf" in method_names()
+def test_method_names():
+    assert {"adam", "gd", "tsit5", "scipy-vode-bdf", "ptc-gn", "lm"} <= set(method_names())
 
 
 def test_newton_type_methods_and_seed_by_seed_tuning():
