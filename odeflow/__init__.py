@@ -3,10 +3,10 @@
 Public API: `solve`, `SolverStats`, `Solution`, `gradient_flow`, `optimize`,
 `FlowResult`, `compare`, and the subpackages `solvers`, `tasks`, `diagnostics`,
 `training` (gradient flows), `compare`, `nn` (neural ODE models), `train` (their
-minibatch training loop) and `data`.
+minibatch training loop), `data` and `problems` (stiff test problems).
 """
 
-from . import data, diagnostics, nn, solvers, tasks, train, training
+from . import data, diagnostics, nn, problems, solvers, tasks, train, training
 from .compare import CompareResult, compare
 from .solvers import Solution, SolverStats, solve
 from .training import FlowResult, gradient_flow, optimize
@@ -24,6 +24,7 @@ __all__ = [
     "gradient_flow",
     "nn",
     "optimize",
+    "problems",
     "solve",
     "solvers",
     "tasks",

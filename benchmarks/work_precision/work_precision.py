@@ -31,41 +31,13 @@ import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import odeflow  # noqa: E402
+from odeflow.problems import STIFF_PROBLEMS, numpy_field, reference_solution  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _shared import RESULTS, settings, table, write  # noqa: E402
 
 
-def robertson(t, y, args):
-    y1, y2, y3 = y[0], y[1], y[2]
-    return jnp.stack([-0.04 * y1 + 1e4 * y2 * y3, 0.04 * y1 - 1e4 * y2 * y3 - 3e7 * y2**2, 3e7 * y2**2])
-
-
-def van_der_pol(t, y, args):
-    mu = 1000.0
-    return jnp.stack([y[1], mu * (1 - y[0] ** 2) * y[1] - y[0]])
-
-
-def hires(t, y, args):
-    y1, y2, y3, y4, y5, y6, y7, y8 = (y[i] for i in range(8))
-    return jnp.stack([
-        -1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007,
-        1.71 * y1 - 8.75 * y2,
-        -10.03 * y3 + 0.43 * y4 + 0.035 * y5,
-        8.32 * y2 + 1.71 * y3 - 1.12 * y4,
-        -1.745 * y5 + 0.43 * y6 + 0.43 * y7,
-        -280.0 * y6 * y8 + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
-        280.0 * y6 * y8 - 1.81 * y7,
-        -280.0 * y6 * y8 + 1.81 * y7,
-    ])
-
-
-# name: (field, y0, t1, atol relative to rtol, error floor)
-PROBLEMS = {
-    "robertson": (robertson, [1.0, 0.0, 0.0], 1e5, 1e-6, 1e-12),
-    "van_der_pol": (van_der_pol, [2.0, 0.0], 3000.0, 1.0, 1e-6),
-    "hires": (hires, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057], 321.8122, 1e-4, 1e-8),
-}
+PROBLEMS = STIFF_PROBLEMS
 ODEFLOW = ["kvaerno5", "kvaerno3", "ros2", "auto"]
 DIFFRAX = {"diffrax-kvaerno5": dfx.Kvaerno5, "diffrax-kvaerno3": dfx.Kvaerno3, "diffrax-kvaerno4": dfx.Kvaerno4}
 SCIPY = {"scipy-radau": "Radau", "scipy-bdf": "BDF", "scipy-lsoda": "LSODA"}
@@ -78,26 +50,12 @@ FULL = dict(problems=list(PROBLEMS), rtols=[1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8],
 QUICK = dict(problems=["hires"], rtols=[1e-4], repeats=1, solvers=["kvaerno5", "diffrax-kvaerno5", "scipy-radau"])
 
 
-def reference(problem):
-    field, y0, t1, scale, _ = PROBLEMS[problem]
-    f, jac = _numpy_field(field)
-    sol = solve_ivp(f, (0.0, t1), y0, method="Radau", jac=jac, rtol=1e-10, atol=1e-10 * scale * 1e-4)
-    return sol.y[:, -1]
-
-
-def _numpy_field(field):
-    f = jax.jit(lambda t, y: field(t, y, None))
-    j = jax.jit(jax.jacfwd(lambda t, y: field(t, y, None), argnums=1))
-    return (lambda t, y: np.asarray(f(t, y))), (lambda t, y: np.asarray(j(t, y)))
-
-
 def runner(problem, solver, rtol):
     """A function that solves once and returns (y(t1), work dict), compiled already."""
-    field, y0, t1, scale, _ = PROBLEMS[problem]
-    atol = rtol * scale
-    y0 = jnp.asarray(y0)
+    p = PROBLEMS[problem]
+    field, t1, atol, y0 = p.vector_field, p.t1, rtol * p.atol_scale, p.initial_state()
     if solver in SCIPY:
-        f, jac = _numpy_field(field)
+        f, jac = numpy_field(field)
         f(0.0, y0), jac(0.0, y0)
 
         def run():
@@ -129,11 +87,6 @@ def runner(problem, solver, rtol):
                                        jacobians=int(s.num_jacobians), lu=int(s.num_factorizations), ok=bool(ok))
     run()  # compile
     return run
-
-
-def error(problem, y, ref):
-    floor = PROBLEMS[problem][4]
-    return float(np.max(np.abs(y - ref) / np.maximum(np.abs(ref), floor)))
 
 
 def time_at_error(points, target):
@@ -173,7 +126,7 @@ def main(argv=None):
     cfg, out, quick = settings(__doc__, FULL, QUICK, argv, RESULTS / "work_precision")
     rows = []
     for problem in cfg["problems"]:
-        ref = reference(problem)
+        ref = reference_solution(problem)
         runs = {}
         for solver in cfg["solvers"]:
             for rtol in cfg["rtols"] + cfg.get("extra_rtols", {}).get(solver, []):
@@ -189,7 +142,7 @@ def main(argv=None):
                 times[key].append(time.perf_counter() - start)
         for (solver, rtol), (y, work) in results.items():
             t = times[(solver, rtol)]
-            rows.append(dict(problem=problem, solver=solver, rtol=rtol, error=error(problem, y, ref),
+            rows.append(dict(problem=problem, solver=solver, rtol=rtol, error=PROBLEMS[problem].error(y, ref),
                              median_s=float(np.median(t)), min_s=float(np.min(t)), max_s=float(np.max(t)), **work))
     goal = []
     for problem in cfg["problems"]:

@@ -7,7 +7,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import odeflow
-from stiff_problems import robertson
+from odeflow.problems import robertson
 
 
 def _radau(vf, y0, t1):

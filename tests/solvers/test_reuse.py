@@ -16,7 +16,7 @@ import odeflow
 from odeflow.solvers import ROS2, PseudoTransient
 from odeflow.solvers._krylov import cg
 from odeflow.solvers._secant import SecantMemory
-from stiff_problems import robertson
+from odeflow.problems import robertson
 
 
 def _spd(n, low, high, seed=0):
