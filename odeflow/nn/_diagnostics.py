@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ..solvers import ROS2, get_solver
 from ._block import ODEBlock
 from ._gradients import GRADIENTS
 
@@ -72,6 +74,12 @@ def _tick(out, counter: EvaluationCounter, mode: str):
 def counted(block: ODEBlock, counter: EvaluationCounter) -> ODEBlock:
     """`block` with its vector field counted into `counter` (same parameters)."""
     mode = "forward" if block.gradient == "forward" else "reverse"
+    if mode == "reverse" and isinstance(get_solver(block.solver), (ROS2, dfx.AbstractImplicitSolver)):
+        raise ValueError(
+            "counting vector-Jacobian products wraps the field in a custom_vjp, of which "
+            "a solver that forms Jacobians (ROS2, diffrax's implicit solvers) cannot take "
+            "one; count with gradient='forward' or an explicit solver, or train with "
+            "count_nfe=False")
     return eqx.tree_at(lambda b: b.vector_field, block, _Counted(block.vector_field, counter, mode))
 
 
@@ -104,7 +112,7 @@ def gradient_check(block: ODEBlock, h, loss_fn=None, args=None, *, gradients=GRA
     direction = direction / jnp.linalg.norm(direction)
     _, unravel = ravel_pytree((params, h))
     shifted = lambda s: unravel(flat((params, h)) + s * direction)
-    fd = (loss(*shifted(eps), "checkpoint") - loss(*shifted(-eps), "checkpoint")) / (2 * eps)
+    fd = (loss(*shifted(eps), block.gradient) - loss(*shifted(-eps), block.gradient)) / (2 * eps)
     report = {}
     for method in gradients:
         # one differentiation per method: the counted block has the same parameters
