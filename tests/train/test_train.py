@@ -78,28 +78,6 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     assert again.step == 12 and again.history["loss"] == whole.history["loss"]
 
 
-def test_checkpoint_mismatch_and_bad_input(tmp_path):
-    model, d = _setup()
-    _run(model, d, steps=2, checkpoint=tmp_path)
-    with pytest.raises(ValueError, match="other data, batch size or key"):
-        _run(model, d, steps=4, checkpoint=tmp_path, batch_size=8)
-    other = nn.ODENet((1, 6), 3, key=jax.random.key(1), width=7, hidden=8)
-    with pytest.raises(ValueError, match="does not match this model"):
-        _run(other, d, steps=4, checkpoint=tmp_path)
-    (tmp_path / "meta.json").write_text("{not json")
-    with pytest.raises(ValueError, match="unreadable"):
-        _run(model, d, steps=4, checkpoint=tmp_path)
-    bad = dict(d, x=d["x"].at[3, 0, 2].set(jnp.nan))
-    with pytest.raises(ValueError, match="NaN"):
-        _run(model, bad)
-    with pytest.raises(ValueError, match="leading"):
-        _run(model, dict(d, y=d["y"][:-1]))
-    with pytest.raises(ValueError, match="batch_size"):
-        _run(model, d, batch_size=100)
-    with pytest.raises(ValueError, match="rtol"):
-        _run(model, d, tolerances={0: (-1e-3, 1e-6)})
-
-
 def test_tolerance_schedule_changes_the_work():
     model, d = _setup()
     r = _run(model, d, steps=6, tolerances={0: (1e-2, 1e-4), 3: (1e-7, 1e-9)})
