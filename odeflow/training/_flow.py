@@ -13,6 +13,7 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
@@ -101,7 +102,7 @@ def gradient_flow(
     check_positive_int(max_steps, "max_steps")
     check_float_tree(params, "params")
     if target_loss is not None and not isinstance(target_loss, jax.core.Tracer):
-        if not jnp.isfinite(target_loss):
+        if not np.isfinite(float(target_loss)):
             raise ValueError(f"target_loss must be finite, got {target_loss}")
     dtype = jnp.result_type(*jax.tree.leaves(split_params(params)[0]))
     traced = lambda x: None if x is None else jnp.asarray(x, dtype)
