@@ -50,12 +50,23 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", default="results", help="output folder for JSON, Markdown, PNG")
     cmp.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from OUT/TASK.progress.json (same options)")
+    cmp.add_argument("--devices", type=_positive_int, default=None,
+                     help="local devices to split the vmapped seeds over (default: all)")
+    multi = cmp.add_argument_group(
+        "several hosts", "jax.distributed.initialize settings; or the environment variables "
+        "ODEFLOW_COORDINATOR_ADDRESS, ODEFLOW_NUM_PROCESSES, ODEFLOW_PROCESS_ID")
+    multi.add_argument("--coordinator-address", help="host:port of process 0")
+    multi.add_argument("--num-processes", type=_positive_int, help="processes in the run")
+    multi.add_argument("--process-id", type=int, help="this process's index, from 0")
     sub.add_parser("tasks", help="list the tasks")
     sub.add_parser("methods", help="list the methods")
     return parser
 
 
 def _compare(args) -> int:
+    from .._distributed import initialize
+
+    distributed = initialize(args.coordinator_address, args.num_processes, args.process_id)
     import jax
 
     if args.dtype == "float64":
@@ -85,8 +96,10 @@ def _compare(args) -> int:
             args.task, methods, seeds=args.seeds, target=args.target, max_steps=args.max_steps,
             repeats=args.repeats, scipy_time_cap=args.scipy_time_cap, dtype=args.dtype,
             progress=lambda line: (status.update(line), console.log(line)),
-            journal=journal, resume=args.resume,
+            journal=journal, resume=args.resume, devices=args.devices,
         )
+    if distributed and jax.process_index() != 0:
+        return 0  # every process computes the same records; process 0 writes them
     print_table(result)
     command = "odeflow " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     paths = write_report(result, out, command=command)

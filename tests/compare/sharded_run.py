@@ -1,0 +1,27 @@
+"""Run by test_sharded.py in a fresh process with 4 simulated CPU devices: a
+compare whose vmapped seeds are split over 4 devices, and the same on 1 device;
+prints both results as JSON."""
+
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+from odeflow.compare import compare  # noqa: E402
+
+TIMES = ("time_s", "compile_s", "time_repeats_s")
+
+if __name__ == "__main__":
+    assert len(jax.devices()) == 4, jax.devices()
+    out = {}
+    for devices in (4, 1):
+        res = compare("xor", ["adam", "tsit5", "ptc-gn"], seeds=6, target=5e-2, max_steps=2000,
+                      repeats=1, vmap_seeds=True, devices=devices)
+        out[devices] = {"tuning": res.tuning, "config": res.config,
+                        "records": [{k: v for k, v in r.items() if k not in TIMES} for r in res.records]}
+    json.dump(out, sys.stdout)

@@ -1,0 +1,30 @@
+"""Seed sweeps split over devices (`jax.shard_map`) equal the single-device sweep.
+Runs in a fresh process: the simulated device count must be set before JAX starts."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from odeflow._sharding import device_count
+
+SCRIPT = Path(__file__).with_name("sharded_run.py")
+
+
+def test_compare_on_four_devices_equals_one():
+    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    four, one = out["4"], out["1"]
+    assert four["config"]["devices"] == 4 and one["config"]["devices"] == 1
+    assert four["tuning"] == one["tuning"]
+    assert four["records"] == one["records"]  # bit for bit, NaN-free JSON floats
+    assert sum(r["reached"] for r in four["records"]) >= 12
+
+
+def test_device_count_names_the_fix():
+    with pytest.raises(ValueError, match="xla_force_host_platform_device_count"):
+        device_count(64)
+    assert device_count(None) >= 1
