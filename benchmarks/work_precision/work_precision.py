@@ -28,7 +28,6 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import diffrax as dfx  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 

@@ -18,6 +18,7 @@ from jaxtyping import PRNGKeyArray, PyTree
 
 from .._checks import check_float_tree, check_positive_int, check_tolerances
 from .._io import ensure_writable
+from .._sharding import device_count
 from ..nn import EvaluationCounter, ODEBlock, counted
 from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from ._history import new_history
@@ -102,8 +103,11 @@ class _Batches:
         return {k: v[idx] for k, v in self.data.items()}
 
 
-def _make_update(loss_fn, optimizer, counter):
+def _make_update(loss_fn, optimizer, counter, batch_sharding=None):
     def update(model, opt_state, batch, key):
+        if batch_sharding is not None:  # data parallel: XLA reduces the gradients
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+
         def objective(m):
             if counter is not None:
                 m = map_blocks(m, lambda b: counted(b, counter))
@@ -167,7 +171,7 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
           eval_every: int = 0, tolerances: dict | None = None, checkpoint: str | None = None,
           checkpoint_every: int = 100, resume: bool = True, count_nfe: bool = True,
           progress: bool | Callable[[str], None] = True, log_every: int = 50,
-          steps_per_call: int = 1) -> TrainResult:
+          steps_per_call: int = 1, devices: int = 1) -> TrainResult:
     """Train `model` for `steps` optax steps on minibatches of `data`.
 
     **Arguments:**
@@ -194,13 +198,22 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
       small models. Evaluation, logging and checkpoints then happen at the end of
       the chunk their step falls in; the history still has every step (times
       spread evenly over the chunk). Needs `count_nfe=False`.
+    - `devices`: data parallel over this many local devices: each minibatch is
+      split over them (`jax.sharding`), the model and optimizer state replicated,
+      the gradients reduced by XLA; equal to one device within float round-off.
+      `batch_size` must be a multiple; needs `count_nfe=False`.
     """
     check_positive_int(steps, "steps")
     check_positive_int(steps_per_call, "steps_per_call")
     if steps_per_call > 1 and count_nfe:
         raise ValueError("count_nfe=True counts each step's backward pass on the host and needs "
                          "steps_per_call=1; pass count_nfe=False to run several steps per call")
-    check_positive_int(checkpoint_every, "checkpoint_every")
+    devices = device_count(devices)
+    if devices > 1 and (count_nfe or batch_size % devices):
+        raise ValueError(f"data-parallel training over {devices} devices needs count_nfe=False and a "
+                         f"batch_size that is a multiple of {devices}, got count_nfe={count_nfe}, "
+                         f"batch_size={batch_size}")
+        check_positive_int(checkpoint_every, "checkpoint_every")
     check_positive_int(log_every, "log_every")
     n = _check_data(data, batch_size)
     check_float_tree(eqx.filter(model, eqx.is_inexact_array), "the model's parameters")
@@ -218,7 +231,11 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
         (model, opt_state), (start, history, elapsed) = _resume(checkpoint, (model, opt_state), fingerprint)
 
     counter = EvaluationCounter() if count_nfe else None
-    update = _make_update(loss_fn, optimizer, counter)
+    batch_sharding = None
+    if devices > 1:
+        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("batch",))
+        batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    update = _make_update(loss_fn, optimizer, counter, batch_sharding)
     run_chunk = _make_step(update) if steps_per_call == 1 else _make_chunk(update)
     batches = _Batches(data, n, batch_size, data_key)
     report = _reporter(progress)

@@ -1,0 +1,25 @@
+"""Run by test_data_parallel.py in a fresh process with 4 simulated CPU devices:
+the same training on 4 devices (data parallel) and on 1; prints both as JSON."""
+
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+
+import equinox as eqx  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import killable_run  # noqa: E402  (sets float64)
+
+if __name__ == "__main__":
+    assert len(jax.devices()) == 4
+    out = {}
+    for devices in (4, 1):
+        for per_call in (1, 4):
+            r = killable_run.run(steps=8, devices=devices, steps_per_call=per_call)
+            leaves = jax.tree.leaves(eqx.filter(r.model, eqx.is_inexact_array))
+            out[f"{devices}/{per_call}"] = {"loss": r.history["loss"],
+                                            "params": np.concatenate([np.ravel(x) for x in leaves]).tolist()}
+    json.dump(out, sys.stdout)

@@ -1,0 +1,31 @@
+"""Data-parallel training on 4 simulated CPU devices equals one device within float
+round-off (fresh process: the device count is fixed when JAX starts)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import killable_run
+
+SCRIPT = Path(__file__).with_name("sharded_train.py")
+
+
+def test_four_devices_equal_one():
+    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=900,
+                          cwd=SCRIPT.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    for per_call in (1, 4):
+        four, one = out[f"4/{per_call}"], out[f"1/{per_call}"]
+        np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-12)
+        np.testing.assert_allclose(four["params"], one["params"], rtol=1e-10, atol=1e-12)
+    assert out["1/1"]["loss"][-1] < out["1/1"]["loss"][0]  # it trained
+
+
+def test_more_devices_than_there_are_names_the_fix():
+    with pytest.raises(ValueError, match="xla_force_host_platform_device_count"):
+        killable_run.run(steps=1, devices=64)
