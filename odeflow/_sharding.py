@@ -29,18 +29,29 @@ def device_count(devices: int | None) -> int:
     return devices
 
 
-def map_over_devices(fn: Callable, batch, devices: int | None = None):
-    """`vmap(fn)(batch)` with the leading axis of `batch` split over `devices`."""
+def sharded_map(fn: Callable, devices: int | None = None) -> Callable:
+    """`batch -> vmap(fn)(batch)` with the leading axis split over `devices`,
+    compiled once per input shape: keep the returned function to call it again."""
     n = device_count(devices)
-    size = len(jax.tree.leaves(batch)[0])
-    if n == 1 or size == 1:
-        return jax.vmap(fn)(batch)
-    pad = (-size) % n
-    padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), batch)
+    if n == 1:
+        return jax.vmap(fn)
     mesh = Mesh(np.array(jax.local_devices()[:n]), ("batch",))
     spec = PartitionSpec("batch")
     # check_vma=False: the runs contain while loops whose carries mix per-device
     # and replicated values; every output is per-device (split on "batch")
-    sharded = jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
-    out = jax.jit(sharded)(padded)
-    return jax.tree.map(lambda x: x[:size], out)
+    sharded = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=spec, out_specs=spec,
+                                    check_vma=False))
+
+    def run(batch):
+        size = len(jax.tree.leaves(batch)[0])
+        pad = (-size) % n
+        padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), batch)
+        return jax.tree.map(lambda x: x[:size], sharded(padded))
+
+    return run
+
+
+def map_over_devices(fn: Callable, batch, devices: int | None = None):
+    """`vmap(fn)(batch)` with the leading axis of `batch` split over `devices` (for
+    one call; `sharded_map` keeps the compiled function)."""
+    return sharded_map(fn, devices)(batch)

@@ -106,6 +106,8 @@ for name, setup, exc, match in [
     ("ODEBlock: unknown solver", lambda f: lambda: nn.ODEBlock(decay, solver="rk45"), ValueError,
      "unknown solver"),
     ("ODEBlock: zero rtol", lambda f: lambda: nn.ODEBlock(decay, rtol=0.0), ValueError, "rtol"),
+    ("ODEBlock: unknown batching", lambda f: lambda: nn.ODEBlock(decay, batching="vmap"), ValueError,
+     "unknown batching 'vmap'.*per-sample"),
     ("ODEBlock: integer state", lambda f: lambda: nn.ODEBlock(decay)(jnp.arange(3)), TypeError,
      "floating-point"),
     ("ODEBlock: NaN state", lambda f: lambda: nn.ODEBlock(decay)(jnp.array([jnp.nan])), ValueError,
@@ -211,6 +213,8 @@ for name, setup, exc, match in [
     ("compare: grid for a method not compared", _compare(grids={"gd": [0.1]}), ValueError,
      "not among the methods"),
     ("compare: empty grid", _compare(grids={"adam": []}), ValueError, "grid for 'adam' is empty"),
+    ("compare: more devices than there are", _compare(devices=64), ValueError,
+     "xla_force_host_platform_device_count"),
     ("tasks: unknown task", lambda f: lambda: odeflow.tasks.get_task("parity5"), ValueError,
      "unknown task 'parity5'"),
 ]:

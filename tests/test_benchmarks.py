@@ -1,4 +1,4 @@
-"""The benchmark scripts (peers, sensitivity, work-precision) run end to end in
+"""The benchmark scripts (peers, sensitivity, work-precision, scaling) run end to end in
 their --quick settings and write their JSON, Markdown and plots; the report step
 refills README blocks from result files. The full settings run in benchmarks/."""
 
@@ -15,6 +15,8 @@ from bench_smoke import BENCH, run_quick
     ("peers/odenet_throughput.py", "odenet_throughput", False),
     ("sensitivity/sensitivity.py", "sensitivity", True),
     ("work_precision/work_precision.py", "work_precision", True),
+    ("scaling/devices.py", "devices", False),
+    ("scaling/per_sample.py", "per_sample", False),
 ])
 def test_benchmark_runs(script, name, plot, tmp_path):
     run_quick(BENCH / script, name, tmp_path, plot)

@@ -16,6 +16,9 @@ from ..solvers import SolverStats, get_solver, solve
 from ._gradients import adjoint_for, check_differentiable, check_gradient, forward_sensitivities
 
 
+BATCHING = ("joint", "per-sample")
+
+
 class ODEBlock(eqx.Module):
     """A layer that maps `h` to the solution at `t1` of dh/dt = f(t, h, args) from
     `h(t0) = h`.
@@ -34,6 +37,11 @@ class ODEBlock(eqx.Module):
     - `gradient`: `"checkpoint"`, `"backsolve"`, `"direct"` or `"forward"` (see
       `odeflow.nn.GRADIENTS`); `jax.grad` / `eqx.filter_grad` work with each.
     - `max_steps`: cap on attempted steps.
+    - `batching`: `"joint"` (default) solves a batch as one state: one step-size
+      sequence, chosen by the error of the whole batch. `"per-sample"` solves each
+      entry of the leading axis (each as a batch of one) with its own steps, under
+      `vmap`: easy samples take fewer steps, though the vectorised loop runs until
+      the slowest is done; `solve` then returns per-sample `SolverStats`.
 
     `block(h)` returns the state at `t1`; `block.solve(h)` also returns the forward
     pass's `SolverStats` (NFE, steps, rejections, Jacobian work).
@@ -48,8 +56,11 @@ class ODEBlock(eqx.Module):
     dt0: float | None = eqx.field(static=True, default=None)
     gradient: str = eqx.field(static=True, default="checkpoint")
     max_steps: int = eqx.field(static=True, default=4096)
+    batching: str = eqx.field(static=True, default="joint")
 
     def __check_init__(self):
+        if self.batching not in BATCHING:
+            raise ValueError(f"unknown batching {self.batching!r}; use one of {', '.join(BATCHING)}")
         check_gradient(self.gradient)
         check_interval(self.t0, self.t1)
         check_tolerances(self.rtol, self.atol)
@@ -74,6 +85,15 @@ class ODEBlock(eqx.Module):
         return self._run(h, args, ts)
 
     def _run(self, h, args, ts):
+        if self.batching == "per-sample":  # each sample a batch of one, under vmap
+            one = lambda x: jax.tree.map(lambda y: y[None], x)
+            run = lambda x: self._run_joint(one(x), args, ts)
+            out, stats = jax.vmap(run)(h)
+            # saved states (sample, time, 1, ...) -> (time, sample, ...), as joint
+            return jax.tree.map(lambda y: jnp.moveaxis(jnp.squeeze(y, 2), 0, 1), out), stats
+        return self._run_joint(h, args, ts)
+
+    def _run_joint(self, h, args, ts):
         if self.gradient != "forward":
             return _solve(self.vector_field, h, args, self, ts)
         # forward sensitivities with respect to every float array that flows in
