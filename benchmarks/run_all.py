@@ -38,7 +38,7 @@ GROUPS = {
     "peers": [f"peers/{n}.py" for n in ("spiral_demo", "neural_ode_solve", "odenet_throughput")],
     "sensitivity": ["sensitivity/sensitivity.py"],
     "work_precision": ["work_precision/work_precision.py"],
-    "scaling": ["scaling/devices.py", "scaling/per_sample.py"],
+    "scaling": ["scaling/devices.py", "scaling/per_sample.py", "scaling/multiple_shooting.py"],
     # gradient-flow training against scipy and optax (issues 2 and 3; about an hour each)
     "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "krylov_reuse.py", "jacobi_preconditioner.py"],
 }

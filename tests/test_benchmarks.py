@@ -17,6 +17,7 @@ from bench_smoke import BENCH, run_quick
     ("work_precision/work_precision.py", "work_precision", True),
     ("scaling/devices.py", "devices", False),
     ("scaling/per_sample.py", "per_sample", False),
+    ("scaling/multiple_shooting.py", "multiple_shooting", False),
 ])
 def test_benchmark_runs(script, name, plot, tmp_path):
     run_quick(BENCH / script, name, tmp_path, plot)

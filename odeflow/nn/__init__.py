@@ -1,7 +1,8 @@
 """Neural ODE models as equinox modules on diffrax: `ODEBlock` with every gradient
 method (`GRADIENTS`), `AugmentedODEBlock` and `ChangeDimension`; classifiers
 `ODENet`, `ResNet` and `RKNet`; the `LatentODE` and its `RNNBaseline`; the continuous normalising flow `CNF`; the kinetic and Jacobian penalties
-(`solve_penalised`); and `gradient_check` to compare the gradient methods."""
+(`solve_penalised`); `MultipleShooting` for long trajectories; and `gradient_check`
+to compare the gradient methods."""
 
 from ._augmented import AugmentedODEBlock, ChangeDimension
 from ._block import ODEBlock
@@ -20,6 +21,7 @@ from ._diagnostics import EvaluationCounter, counted, gradient_check
 from ._gradients import GRADIENTS
 from ._latent import LatentODE, RNNBaseline, extrapolation_rmse, gaussian_nll
 from ._penalties import Penalties, solve_penalised
+from ._shooting import MultipleShooting, segments, shooting_loss
 
 __all__ = [
     "GRADIENTS",
@@ -33,6 +35,7 @@ __all__ = [
     "EvaluationCounter",
     "LatentODE",
     "MLPField",
+    "MultipleShooting",
     "ODEBlock",
     "ODENet",
     "Penalties",
@@ -44,5 +47,7 @@ __all__ = [
     "gaussian_nll",
     "gradient_check",
     "parameter_count",
+    "segments",
+    "shooting_loss",
     "solve_penalised",
 ]
