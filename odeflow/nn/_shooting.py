@@ -5,7 +5,6 @@ split over devices) and tied together by a continuity penalty."""
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
