@@ -1,8 +1,17 @@
-"""Independent runs batched with `vmap` and split over devices with `jax.shard_map`.
+"""Independent runs batched with `vmap` and split over devices with `jax.sharding`.
 
-Each device runs `vmap(fn)` on its share of the leading (seed) axis, so no device
-waits on another's loop iterations and the results equal the single-device
-`vmap` bit for bit (tested on 4 simulated CPU devices,
+The leading (seed) axis is split over a 1-D device mesh in one of two ways:
+
+- `"independent"` (`jax.shard_map`): each device runs `vmap(fn)` on its share, so
+  its loops stop when its own runs are done, with no communication. Used for the
+  gradient-flow sweeps of `compare`. It cannot differentiate through a diffrax
+  solve (equinox's closure conversion inside the adjoint rejects the argument
+  types shard_map gives), so
+- `"spmd"` (a sharding constraint on the batch; XLA's SPMD partitioner) serves
+  runs that do, such as training sweeps and multiple shooting; there the
+  vectorised loops agree across devices on when all runs are done.
+
+Both equal the single-device `vmap` (tested on 4 simulated CPU devices,
 `XLA_FLAGS=--xla_force_host_platform_device_count=4`). The axis is padded with
 copies of its last entry up to a multiple of the device count; the copies are
 dropped from the result."""
@@ -14,7 +23,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
 def device_count(devices: int | None) -> int:
@@ -29,18 +38,28 @@ def device_count(devices: int | None) -> int:
     return devices
 
 
-def sharded_map(fn: Callable, devices: int | None = None) -> Callable:
-    """`batch -> vmap(fn)(batch)` with the leading axis split over `devices`,
-    compiled once per input shape: keep the returned function to call it again."""
+MODES = ("independent", "spmd")
+
+
+def sharded_map(fn: Callable, devices: int | None = None, mode: str = "independent") -> Callable:
+    """`batch -> vmap(fn)(batch)` with the leading axis split over `devices` (see
+    the module's note on `mode`), compiled once per input shape: keep the returned
+    function to call it again."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     n = device_count(devices)
     if n == 1:
         return jax.vmap(fn)
     mesh = Mesh(np.array(jax.local_devices()[:n]), ("batch",))
-    spec = PartitionSpec("batch")
-    # check_vma=False: the runs contain while loops whose carries mix per-device
-    # and replicated values; every output is per-device (split on "batch")
-    sharded = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=spec, out_specs=spec,
-                                    check_vma=False))
+    if mode == "independent":
+        # check_vma=False: the runs' while loops carry per-device and replicated
+        # values together; every output is per-device
+        spec = PartitionSpec("batch")
+        sharded = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=spec, out_specs=spec,
+                                        check_vma=False))
+    else:
+        split = NamedSharding(mesh, PartitionSpec("batch"))
+        sharded = jax.jit(lambda b: jax.vmap(fn)(jax.lax.with_sharding_constraint(b, split)))
 
     def run(batch):
         size = len(jax.tree.leaves(batch)[0])
@@ -51,7 +70,7 @@ def sharded_map(fn: Callable, devices: int | None = None) -> Callable:
     return run
 
 
-def map_over_devices(fn: Callable, batch, devices: int | None = None):
+def map_over_devices(fn: Callable, batch, devices: int | None = None, mode: str = "independent"):
     """`vmap(fn)(batch)` with the leading axis of `batch` split over `devices` (for
     one call; `sharded_map` keeps the compiled function)."""
-    return sharded_map(fn, devices)(batch)
+    return sharded_map(fn, devices, mode)(batch)

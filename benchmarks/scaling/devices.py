@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _shared import RESULTS, settings, table, write  # noqa: E402
 
 FULL = dict(devices=[1, 2, 4], seeds=16, repeats=5, train_steps=20, batch=256)
-QUICK = dict(devices=[1, 2], seeds=4, repeats=1, train_steps=2, batch=32)
+QUICK = dict(devices=[2], seeds=4, repeats=1, train_steps=2, batch=32)
 
 
 def measure(cfg: dict) -> dict:

@@ -50,7 +50,7 @@ class MultipleShooting(eqx.Module):
             ys, stats = self.block.trajectory(start, ts)
             return ys, stats.nfe
 
-        return sharded_map(lambda a: one(*a), devices)((self.starts, segment_ts))
+        return sharded_map(lambda a: one(*a), devices, "spmd")((self.starts, segment_ts))
 
 
 def shooting_loss(model: MultipleShooting, segment_ts: Array, segment_ys: Array, *,

@@ -1,7 +1,8 @@
 """Minibatch training of neural-ODE models with optax (`train`): per-step loss,
 metrics and forward/backward NFE, tolerance schedules, kinetic and Jacobian
 regularisation through the loss (`classification_loss`), checkpoints that resume
-to the same result, and plots (`plot_history`).
+to the same result, and plots (`plot_history`); `sweep` trains one run per seed
+at once, split over devices.
 
 (`odeflow.training` is the other programme: training by solving the gradient flow.)
 """
@@ -10,8 +11,10 @@ from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from ._history import new_history, plot_history
 from ._loop import TrainResult, map_blocks, train
 from ._losses import classification_loss, evaluate_classifier, sequence_loss
+from ._sweep import SweepResult, sweep
 
 __all__ = [
+    "SweepResult",
     "TrainResult",
     "classification_loss",
     "evaluate_classifier",
@@ -22,5 +25,6 @@ __all__ = [
     "plot_history",
     "save_checkpoint",
     "sequence_loss",
+    "sweep",
     "train",
 ]

@@ -20,7 +20,7 @@ if __name__ == "__main__":
     assert len(jax.devices()) == 4, jax.devices()
     out = {}
     for devices in (4, 1):
-        res = compare("xor", ["adam", "tsit5", "ptc-gn"], seeds=6, target=5e-2, max_steps=2000,
+        res = compare("xor", ["adam", "tsit5"], seeds=6, target=5e-2, max_steps=2000,
                       repeats=1, vmap_seeds=True, devices=devices)
         out[devices] = {"tuning": res.tuning, "config": res.config,
                         "records": [{k: v for k, v in r.items() if k not in TIMES} for r in res.records]}

@@ -21,7 +21,7 @@ def test_compare_on_four_devices_equals_one():
     assert four["config"]["devices"] == 4 and one["config"]["devices"] == 1
     assert four["tuning"] == one["tuning"]
     assert four["records"] == one["records"]  # bit for bit, NaN-free JSON floats
-    assert sum(r["reached"] for r in four["records"]) >= 12
+    assert sum(r["reached"] for r in four["records"]) >= 8
 
 
 def test_device_count_names_the_fix():

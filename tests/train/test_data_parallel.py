@@ -1,5 +1,6 @@
-"""Data-parallel training on 4 simulated CPU devices equals one device within float
-round-off (fresh process: the device count is fixed when JAX starts)."""
+"""Data-parallel training and seed sweeps on 4 simulated CPU devices equal one
+device within float round-off. Fresh process:
+the device count is fixed when JAX starts."""
 
 import json
 import subprocess
@@ -24,6 +25,9 @@ def test_four_devices_equal_one():
         np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-12)
         np.testing.assert_allclose(four["params"], one["params"], rtol=1e-10, atol=1e-12)
     assert out["1/1"]["loss"][-1] < out["1/1"]["loss"][0]  # it trained
+    # the seed sweep: split over 4 devices (6 seeds padded to 8)
+    np.testing.assert_allclose(out["sweep/4"]["loss"], out["sweep/1"]["loss"], rtol=1e-12)
+    np.testing.assert_allclose(out["sweep/4"]["params"], out["sweep/1"]["params"], rtol=1e-10, atol=1e-12)
 
 
 def test_more_devices_than_there_are_names_the_fix():

@@ -1,0 +1,35 @@
+"""Run by test_shooting.py in a fresh process with 4 simulated CPU devices: the
+multiple-shooting loss and its gradient with the segments split over 4 devices
+and on 1; prints both as JSON."""
+
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+
+import equinox as eqx  # noqa: E402
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from odeflow.nn import MultipleShooting, ODEBlock, segments, shooting_loss  # noqa: E402
+
+if __name__ == "__main__":
+    assert len(jax.devices()) == 4
+    ts = jnp.linspace(0.0, 5.0, 31)  # 6 segments: padded to 8 over 4 devices
+    ys = jnp.stack([jnp.cos(ts), jnp.sin(ts)], axis=1)
+    st, sy = segments(ts, ys, 6)
+    mlp = eqx.nn.MLP(2, 2, 8, 1, activation=jnp.tanh, key=jax.random.key(0))
+    model = MultipleShooting(ODEBlock(lambda t, y, args: mlp(y), rtol=1e-8, atol=1e-10), sy)
+    out = {}
+    for devices in (4, 1):
+        loss, metrics = shooting_loss(model, st, sy, devices=devices)
+        grad_starts = jax.grad(lambda s: shooting_loss(eqx.tree_at(lambda m: m.starts, model, s), st, sy,
+                                                      devices=devices)[0])(model.starts)
+        out[devices] = {"loss": float(loss), "nfe": int(metrics["nfe"]),
+                        "grad_starts": np.asarray(grad_starts).ravel().tolist()}
+    json.dump(out, sys.stdout)
