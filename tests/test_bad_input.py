@@ -172,6 +172,8 @@ TRAIN = [
     ("train: batch larger than the data", lambda f: lambda: _train(batch_size=25), ValueError,
      "batch_size .* exceeds"),
     ("train: zero steps", lambda f: lambda: _train(steps=0), ValueError, "steps must be a positive"),
+    ("train: checkpoint_every 0", lambda f: lambda: _train(checkpoint_every=0), ValueError,
+     "checkpoint_every must be a positive"),
     ("train: negative tolerance in the schedule",
      lambda f: lambda: _train(tolerances={1: (-1e-3, 1e-6)}), ValueError, "rtol"),
 ]

@@ -213,7 +213,7 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
         raise ValueError(f"data-parallel training over {devices} devices needs count_nfe=False and a "
                          f"batch_size that is a multiple of {devices}, got count_nfe={count_nfe}, "
                          f"batch_size={batch_size}")
-        check_positive_int(checkpoint_every, "checkpoint_every")
+    check_positive_int(checkpoint_every, "checkpoint_every")
     check_positive_int(log_every, "log_every")
     n = _check_data(data, batch_size)
     check_float_tree(eqx.filter(model, eqx.is_inexact_array), "the model's parameters")
