@@ -1,11 +1,7 @@
 """Comparisons that lose nothing: killed and resumed, failing methods recorded."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +10,7 @@ import pytest
 from odeflow.cli import main
 from odeflow.compare import compare
 from odeflow.tasks import Task
+from processes import kill_when
 
 TIMES = ("time_s", "compile_s", "time_repeats_s")
 OPTIONS = dict(task="xor", methods="gd,tsit5", seeds=2, target=0.05, max_steps=2000, repeats=2)
@@ -33,19 +30,10 @@ def _untimed(records):
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "killed"
     journal = out / "xor.progress.json"
-    proc = subprocess.Popen([sys.executable, "-m", "odeflow", *_argv(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:  # kill once the first method is tuned
-            if journal.exists() and any(k.startswith("tune/") for k in json.loads(journal.read_text())["units"]):
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    # killed once the first method is tuned
+    kill_when([sys.executable, "-m", "odeflow", *_argv(out)],
+              lambda: journal.exists() and any(k.startswith("tune/") for k in
+                                               json.loads(journal.read_text())["units"]))
     assert not (out / "xor.json").exists()
     units = json.loads(journal.read_text())["units"]
     assert not any(k.startswith("run/") for k in units)  # killed part-way

@@ -1,12 +1,10 @@
 """Seed sweeps split over devices (`jax.shard_map`) equal the single-device sweep.
 Runs in a fresh process: the simulated device count must be set before JAX starts."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from processes import run_json
 
 from odeflow._sharding import device_count
 
@@ -14,9 +12,7 @@ SCRIPT = Path(__file__).with_name("sharded_run.py")
 
 
 def test_compare_on_four_devices_equals_one():
-    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
+    out = run_json(SCRIPT)
     four, one = out["4"], out["1"]
     assert four["config"]["devices"] == 4 and one["config"]["devices"] == 1
     assert four["tuning"] == one["tuning"]

@@ -2,24 +2,19 @@
 device within float round-off. Fresh process:
 the device count is fixed when JAX starts."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import killable_run
+from processes import run_json
 
 SCRIPT = Path(__file__).with_name("sharded_train.py")
 
 
 def test_four_devices_equal_one():
-    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=900,
-                          cwd=SCRIPT.parent)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
+    out = run_json(SCRIPT)
     for per_call in (1, 4):
         four, one = out[f"4/{per_call}"], out[f"1/{per_call}"]
         np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-12)

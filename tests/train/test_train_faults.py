@@ -1,11 +1,7 @@
 """Training runs that lose nothing: killed outright, resumed, bit for bit."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import equinox as eqx
@@ -13,6 +9,7 @@ import jax
 import numpy as np
 
 import killable_run
+from processes import kill_when
 from odeflow.train._checkpoint import save_checkpoint
 
 SCRIPT = Path(killable_run.__file__)
@@ -34,20 +31,9 @@ def test_same_seed_is_bitwise_identical():
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    meta, deadline = tmp_path / "meta.json", time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:
-            if meta.exists() and json.loads(meta.read_text())["step"] >= 6:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    meta = tmp_path / "meta.json"
+    kill_when([sys.executable, str(SCRIPT), str(tmp_path)],
+              lambda: meta.exists() and json.loads(meta.read_text())["step"] >= 6)
     killed_at = json.loads(meta.read_text())["step"]
     assert 6 <= killed_at < killable_run.STEPS
     resumed = killable_run.run(tmp_path)
