@@ -38,6 +38,12 @@ def device_count(devices: int | None) -> int:
     return devices
 
 
+def batch_sharding(devices: int) -> NamedSharding:
+    """A leading ("batch") axis split over the first `devices` local devices."""
+    mesh = Mesh(np.array(jax.local_devices()[:devices]), ("batch",))
+    return NamedSharding(mesh, PartitionSpec("batch"))
+
+
 MODES = ("independent", "spmd")
 
 
@@ -50,15 +56,13 @@ def sharded_map(fn: Callable, devices: int | None = None, mode: str = "independe
     n = device_count(devices)
     if n == 1:
         return jax.vmap(fn)
-    mesh = Mesh(np.array(jax.local_devices()[:n]), ("batch",))
+    split = batch_sharding(n)
     if mode == "independent":
         # check_vma=False: the runs' while loops carry per-device and replicated
         # values together; every output is per-device
-        spec = PartitionSpec("batch")
-        sharded = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=spec, out_specs=spec,
-                                        check_vma=False))
+        sharded = jax.jit(jax.shard_map(jax.vmap(fn), mesh=split.mesh, in_specs=split.spec,
+                                        out_specs=split.spec, check_vma=False))
     else:
-        split = NamedSharding(mesh, PartitionSpec("batch"))
         sharded = jax.jit(lambda b: jax.vmap(fn)(jax.lax.with_sharding_constraint(b, split)))
 
     def run(batch):

@@ -15,7 +15,7 @@ from typing import Any
 
 import equinox as eqx
 
-from .._io import atomic_write, atomic_write_text, ensure_writable
+from .._io import atomic_write, atomic_write_text
 
 META = "meta.json"
 
@@ -27,7 +27,11 @@ def _state_name(step: int) -> str:
 def save_checkpoint(folder: str | os.PathLike, state: Any, meta: dict) -> None:
     """Write `state` (a pytree: model, optimizer state) and `meta` (JSON, with its
     `"step"`) to `folder`, then remove the states no checkpoint names any more."""
-    folder = ensure_writable(folder, "choose a writable checkpoint folder")
+    folder = Path(folder)  # `train` checks that it is writable before any work
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the checkpoint folder {folder}: {e}; choose a writable path") from e
     name = _state_name(int(meta["step"]))
     atomic_write(folder / name, lambda f: eqx.tree_serialise_leaves(f, state))
     atomic_write_text(folder / META, json.dumps(dict(meta, state_file=name)))

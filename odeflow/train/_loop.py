@@ -18,7 +18,7 @@ from jaxtyping import PRNGKeyArray, PyTree
 
 from .._checks import check_float_tree, check_positive_int, check_tolerances
 from .._io import ensure_writable
-from .._sharding import device_count
+from .._sharding import batch_sharding, device_count
 from ..nn import EvaluationCounter, ODEBlock, counted
 from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from ._history import new_history
@@ -231,11 +231,7 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
         (model, opt_state), (start, history, elapsed) = _resume(checkpoint, (model, opt_state), fingerprint)
 
     counter = EvaluationCounter() if count_nfe else None
-    batch_sharding = None
-    if devices > 1:
-        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("batch",))
-        batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-    update = _make_update(loss_fn, optimizer, counter, batch_sharding)
+    update = _make_update(loss_fn, optimizer, counter, batch_sharding(devices) if devices > 1 else None)
     run_chunk = _make_step(update) if steps_per_call == 1 else _make_chunk(update)
     batches = _Batches(data, n, batch_size, data_key)
     report = _reporter(progress)

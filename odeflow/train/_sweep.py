@@ -49,18 +49,18 @@ def sweep(make_model: Callable[[jax.Array], PyTree], loss_fn: LossFn, data: dict
         raise ValueError("seeds is empty; pass a list of integer seeds")
     n = _check_data(data, batch_size)
     devices = device_count(devices)
+    data = {k: jnp.asarray(v) for k, v in data.items()}  # on the device once
     models, indices, keys = [], [], []
     for seed in seeds:
         key = jax.random.key(seed)
         data_key, step_key = jax.random.split(key)
         batches = _Batches(data, n, batch_size, data_key)
-        models.append(eqx.filter(make_model(key), eqx.is_inexact_array))
+        params, static = eqx.partition(make_model(key), eqx.is_inexact_array)
+        models.append(params)
         indices.append(np.stack([batches.indices(i) for i in range(steps)]))
         keys.append(jax.random.key_data(jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(steps))))
-    static = eqx.partition(make_model(jax.random.key(seeds[0])), eqx.is_inexact_array)[1]
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *models)
     chunk = _make_chunk(_make_update(loss_fn, optimizer, None))
-    data = {k: jnp.asarray(v) for k, v in data.items()}
 
     def one(run):
         p, idx, key_data = run
