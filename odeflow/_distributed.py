@@ -2,11 +2,18 @@
 coordinator address, process count and process id from arguments (the CLI's
 `--coordinator-address`, `--num-processes`, `--process-id`) or the environment
 (`ODEFLOW_COORDINATOR_ADDRESS`, `ODEFLOW_NUM_PROCESSES`, `ODEFLOW_PROCESS_ID`).
-With none of them set, nothing is initialised: one process, its local devices."""
+With none of them set, nothing is initialised: one process, its local devices.
+
+Once initialised, every process runs the same program: sweeps split their vmapped
+seeds over a mesh of every process's devices (`_sharding.sharded_map` with
+`across_hosts=True`), and work done seed by seed is divided between the processes
+(`split_over_processes`), its results shared with all of them."""
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Callable, Sequence
 
 ENV = {"coordinator_address": "ODEFLOW_COORDINATOR_ADDRESS",
        "num_processes": "ODEFLOW_NUM_PROCESSES", "process_id": "ODEFLOW_PROCESS_ID"}
@@ -45,3 +52,57 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None) ->
 
     jax.distributed.initialize(**settings)
     return True
+
+
+# --- sharing Python values between the processes of a run -----------------------
+# Small JSON values (records, journal units) travel as byte arrays through JAX's own
+# collectives (`multihost_utils.process_allgather`); with one process nothing moves.
+
+
+def process_count() -> int:
+    import jax
+
+    return jax.process_count()
+
+
+def allgather_json(value) -> list:
+    """`value` (JSON-serialisable) from every process, in process order."""
+    if process_count() == 1:
+        return [value]
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(json.dumps(value).encode(), np.uint8)
+    sizes = np.asarray(multihost_utils.process_allgather(np.array([data.size], np.int32)))[:, 0]
+    padded = np.zeros(int(sizes.max()), np.uint8)
+    padded[:data.size] = data
+    rows = np.asarray(multihost_utils.process_allgather(padded))
+    return [json.loads(bytes(row[:n]).decode()) for row, n in zip(rows, sizes)]
+
+
+def broadcast_json(value):
+    """Process 0's `value` on every process."""
+    return allgather_json(value)[0]
+
+
+def split_over_processes(items: Sequence, fn: Callable) -> list:
+    """`[fn(x) for x in items]` with item k computed by process k mod the process
+    count and the results (JSON-serialisable) shared with every process. An item
+    that raises makes every process raise a `RuntimeError` naming it, so that no
+    process waits on a collective the others have left."""
+    import jax
+
+    count, me = jax.process_count(), jax.process_index()
+    if count == 1:
+        return [fn(x) for x in items]
+    mine = {}
+    for k in range(me, len(items), count):
+        try:
+            mine[k] = {"value": fn(items[k])}
+        except Exception as err:  # noqa: BLE001 - re-raised on every process below
+            mine[k] = {"error": f"{type(err).__name__}: {err}"}
+    results = {int(k): v for part in allgather_json(mine) for k, v in part.items()}
+    for k in sorted(results):
+        if "error" in results[k]:
+            raise RuntimeError(f"{results[k]['error']} (item {k}, process {k % count})")
+    return [results[k]["value"] for k in range(len(items))]

@@ -14,7 +14,15 @@ The leading (seed) axis is split over a 1-D device mesh in one of two ways:
 Both equal the single-device `vmap` (tested on 4 simulated CPU devices,
 `XLA_FLAGS=--xla_force_host_platform_device_count=4`). The axis is padded with
 copies of its last entry up to a multiple of the device count; the copies are
-dropped from the result."""
+dropped from the result.
+
+In a run of several processes (`jax.distributed.initialize`), `across_hosts=True`
+spreads the mesh over the first `devices` devices of every process: each process
+holds the same whole batch, builds its shards of a global array from it
+(`jax.make_array_from_callback`), and every process receives the whole result
+(`multihost_utils.process_allgather`). That needs concrete inputs, so runs that
+are traced by the user's own `jit` (multiple shooting, data-parallel training)
+keep to the process's own devices."""
 
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
@@ -38,25 +47,38 @@ def device_count(devices: int | None) -> int:
     return devices
 
 
-def batch_sharding(devices: int) -> NamedSharding:
-    """A leading ("batch") axis split over the first `devices` local devices."""
-    mesh = Mesh(np.array(jax.local_devices()[:devices]), ("batch",))
-    return NamedSharding(mesh, PartitionSpec("batch"))
+def batch_sharding(devices: int, across_hosts: bool = False) -> NamedSharding:
+    """A leading ("batch") axis split over the first `devices` local devices, or over
+    the first `devices` of every process's devices (`across_hosts`)."""
+    if across_hosts and jax.process_count() > 1:
+        per_process = [sorted((d for d in jax.devices() if d.process_index == p), key=lambda d: d.id)
+                       for p in range(jax.process_count())]
+        short = [p for p, ds in enumerate(per_process) if len(ds) < devices]
+        if short:
+            raise ValueError(f"process(es) {short} have fewer than the {devices} devices asked "
+                             "for; pass devices= at most the smallest local device count")
+        chosen = [d for ds in per_process for d in ds[:devices]]
+    else:
+        chosen = jax.local_devices()[:devices]
+    return NamedSharding(Mesh(np.array(chosen), ("batch",)), PartitionSpec("batch"))
 
 
 MODES = ("independent", "spmd")
 
 
-def sharded_map(fn: Callable, devices: int | None = None, mode: str = "independent") -> Callable:
-    """`batch -> vmap(fn)(batch)` with the leading axis split over `devices` (see
-    the module's note on `mode`), compiled once per input shape: keep the returned
-    function to call it again."""
+def sharded_map(fn: Callable, devices: int | None = None, mode: str = "independent",
+                across_hosts: bool = False) -> Callable:
+    """`batch -> vmap(fn)(batch)` with the leading axis split over `devices` local
+    devices (see the module's note on `mode`), and over every process's with
+    `across_hosts` in a multi-process run, compiled once per input shape: keep the
+    returned function to call it again."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     n = device_count(devices)
-    if n == 1:
+    hosts = across_hosts and jax.process_count() > 1
+    if n == 1 and not hosts:
         return jax.vmap(fn)
-    split = batch_sharding(n)
+    split = batch_sharding(n, hosts)
     if mode == "independent":
         # check_vma=False: the runs' while loops carry per-device and replicated
         # values together; every output is per-device
@@ -64,17 +86,27 @@ def sharded_map(fn: Callable, devices: int | None = None, mode: str = "independe
                                         out_specs=split.spec, check_vma=False))
     else:
         sharded = jax.jit(lambda b: jax.vmap(fn)(jax.lax.with_sharding_constraint(b, split)))
+    total = split.mesh.size
 
     def run(batch):
         size = len(jax.tree.leaves(batch)[0])
-        pad = (-size) % n
-        padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), batch)
-        return jax.tree.map(lambda x: x[:size], sharded(padded))
+        pad = (-size) % total
+        if not hosts:
+            padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), batch)
+            return jax.tree.map(lambda x: x[:size], sharded(padded))
+        # every process holds the whole batch; each builds its devices' shards
+        padded = jax.tree.map(lambda x: np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]),
+                              jax.tree.map(np.asarray, batch))
+        glob = jax.tree.map(
+            lambda x: jax.make_array_from_callback(x.shape, split, lambda index: x[index]), padded)
+        out = multihost_utils.process_allgather(sharded(glob), tiled=True)
+        return jax.tree.map(lambda x: jnp.asarray(x[:size]), out)
 
     return run
 
 
-def map_over_devices(fn: Callable, batch, devices: int | None = None, mode: str = "independent"):
+def map_over_devices(fn: Callable, batch, devices: int | None = None, mode: str = "independent",
+                     across_hosts: bool = False):
     """`vmap(fn)(batch)` with the leading axis of `batch` split over `devices` (for
     one call; `sharded_map` keeps the compiled function)."""
-    return sharded_map(fn, devices, mode)(batch)
+    return sharded_map(fn, devices, mode, across_hosts)(batch)

@@ -11,6 +11,9 @@ import json
 import os
 from pathlib import Path
 
+import jax
+
+from .._distributed import broadcast_json
 from .._io import atomic_write_text
 
 
@@ -24,9 +27,23 @@ class Journal:
     def __init__(self, config: dict, path: str | os.PathLike | None = None, resume: bool = False):
         self.path = None if path is None else Path(path)
         self.config = json.loads(json.dumps(config))  # as it reads back from disk
-        self.units: dict[str, dict] = {}
+        # in a run of several processes, process 0 alone reads and writes the file
+        # and shares what it read (or the error), so all skip the same work
+        self.writer = jax.process_index() == 0
+        loaded = {"units": {}, "error": None}
+        if self.writer:
+            try:
+                loaded["units"] = self._load(resume)
+            except ValueError as err:
+                loaded["error"] = str(err)
+        loaded = broadcast_json(loaded)
+        if loaded["error"] is not None:
+            raise ValueError(loaded["error"])
+        self.units: dict[str, dict] = loaded["units"]
+
+    def _load(self, resume: bool) -> dict:
         if self.path is None or not self.path.exists():
-            return
+            return {}
         if not resume:
             raise ValueError(f"{self.path} holds the progress of an earlier run; resume it "
                              "(resume=True, --resume) or delete the file")
@@ -41,7 +58,7 @@ class Journal:
                             if config_saved.get(k) != self.config.get(k))
             raise ValueError(f"{self.path} was written by a run with other settings ({', '.join(differ)} "
                              "differ); resume with the same options or delete the file")
-        self.units = units
+        return units
 
     def __contains__(self, key: str) -> bool:
         return key in self.units
@@ -50,11 +67,18 @@ class Journal:
         return self.units[key]
 
     def __setitem__(self, key: str, value: dict) -> None:
-        self.units[key] = json.loads(json.dumps(value))  # the same whether resumed or not
-        if self.path is not None:
+        self.update({key: value})
+
+    def update(self, units: dict[str, dict]) -> None:
+        """Store `units` (written to the file at once when any is new)."""
+        units = json.loads(json.dumps(units))  # the same whether resumed or not
+        if all(self.units.get(k) == v for k, v in units.items()):
+            return
+        self.units.update(units)
+        if self.path is not None and self.writer:
             atomic_write_text(self.path, json.dumps({"config": self.config, "units": self.units}))
 
     def remove(self) -> None:
         """Delete the file (once the run's report is written)."""
-        if self.path is not None:
+        if self.path is not None and self.writer:
             self.path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._distributed import split_over_processes
 from .._sharding import device_count, map_over_devices
 from ..tasks import Task, get_task
 from ..training import STATUSES, gradient_flow, levenberg_marquardt, optimize
@@ -98,15 +99,19 @@ class _Runner:
 
     def run_batch(self, method: Method, setting, batch, vmap_seeds: bool):
         """`(reached, work)` per seed: under `vmap` (one program for all seeds, split
-        over `self.devices`), or seed by seed (no seed waits for the slowest one's
-        loop iterations)."""
+        over `self.devices` of every process), or seed by seed (no seed waits for the
+        slowest one's loop iterations; seeds divided between the processes)."""
         if vmap_seeds:
-            res = map_over_devices(lambda p: self.run(method, setting, p), batch, self.devices)
+            res = map_over_devices(lambda p: self.run(method, setting, p), batch, self.devices,
+                                   across_hosts=True)
             return np.asarray(res.reached_target), self.work(res.stats)
-        num = len(jax.tree.leaves(batch)[0])
-        runs = [self.run(method, setting, jax.tree.map(lambda x: x[i], batch)) for i in range(num)]
-        reached = np.array([bool(r.reached_target) for r in runs])
-        return reached, np.array([self.work(r.stats) for r in runs])
+
+        def one(i):
+            res = self.run(method, setting, jax.tree.map(lambda x: x[i], batch))
+            return [bool(res.reached_target), self.work(res.stats).item()]
+
+        runs = split_over_processes(range(len(jax.tree.leaves(batch)[0])), one)
+        return np.array([r[0] for r in runs]), np.array([r[1] for r in runs])
 
 
 def _tune(runner: _Runner, method: Method, batch, vmap_seeds: bool) -> tuple[object, dict]:
@@ -186,6 +191,24 @@ def _scipy_record(task, method, seed, params, target, time_cap) -> dict:
     }
 
 
+def _scipy_units(task, method, journal, param, seeds, target, time_cap, say) -> dict:
+    """The scipy runs of `method` not yet in `journal`, seeds divided between the
+    processes; a run that raises is recorded as failed."""
+
+    def one(i):
+        key = f"scipy/{method.name}/{i}"
+        if key in journal:
+            return {}
+        say(f"{method.name} seed {seeds[i]} (cap {time_cap:g} s)")
+        try:
+            journal[key] = _scipy_record(task, method, seeds[i], param(i), target, time_cap)
+        except Exception as err:  # noqa: BLE001
+            journal[key] = _failed_record(method, seeds[i], list(method.grid[0]), _describe(err))
+        return {key: journal[key]}
+
+    return {k: v for units in split_over_processes(range(len(seeds)), one) for k, v in units.items()}
+
+
 def _tune_unit(runner, method, batch, param, say, vmap_seeds) -> dict:
     """Grid choice of one method, then a warm-up call whose excess over a second call
     is the compile time; a method that raises is recorded with the error instead."""
@@ -204,28 +227,36 @@ def _tune_unit(runner, method, batch, param, say, vmap_seeds) -> dict:
 def _time_interleaved(runner, task, methods, journal, param, seeds, repeats, warm, say):
     """Wall time of every (method, seed), repetitions interleaved A B A B ... so
     machine noise falls on all methods alike; each timed run is a journal unit. A
-    method not compiled in this process (`warm`) gets an untimed call first."""
+    method not compiled in this process (`warm`) gets an untimed call first. In a
+    run of several processes each times its share of the seeds; the units are
+    shared after every repetition."""
+
+    def seed_units(rep, i):
+        units = {}
+        for method in methods:
+            key, tune = f"run/{method.name}/{i}/{rep}", journal[f"tune/{method.name}"]
+            first = journal.units.get(f"run/{method.name}/{i}/0", {})
+            if key in journal or "error" in tune or "error" in first:
+                continue
+            call = lambda: runner.run(method, tune["chosen"], param(i))
+            try:
+                if method.name not in warm:
+                    _timed(call)
+                    warm.add(method.name)
+                res, t = _timed(call)
+                unit = {"time_s": t}
+                if rep == 0:
+                    unit["record"] = _record(task, method, tune["chosen"], seeds[i], res)
+            except Exception as err:  # noqa: BLE001
+                say(f"{method.name} seed {seeds[i]} failed: {_describe(err)}")
+                unit = {"error": _describe(err)}
+            journal[key] = units[key] = unit
+        return units
+
     for rep in range(repeats):
         say(f"timing repetition {rep + 1}/{repeats}")
-        for i, seed in enumerate(seeds):
-            for method in methods:
-                key, tune = f"run/{method.name}/{i}/{rep}", journal[f"tune/{method.name}"]
-                first = journal.units.get(f"run/{method.name}/{i}/0", {})
-                if key in journal or "error" in tune or "error" in first:
-                    continue
-                call = lambda: runner.run(method, tune["chosen"], param(i))
-                try:
-                    if method.name not in warm:
-                        _timed(call)
-                        warm.add(method.name)
-                    res, t = _timed(call)
-                    unit = {"time_s": t}
-                    if rep == 0:
-                        unit["record"] = _record(task, method, tune["chosen"], seed, res)
-                except Exception as err:  # noqa: BLE001
-                    say(f"{method.name} seed {seed} failed: {_describe(err)}")
-                    unit = {"error": _describe(err)}
-                journal[key] = unit
+        for units in split_over_processes(range(len(seeds)), lambda i: seed_units(rep, i)):
+            journal.update(units)
 
 
 def _timed(fn):
@@ -289,7 +320,12 @@ def compare(
     atomically as the run goes) and `resume` (continue from an existing `journal`;
     the settings must be the same; without it an existing journal is an error),
     `devices` (how many local devices the vmapped seeds are split over, default
-    all: `jax.sharding` with `shard_map`, results identical to one device).
+    all: `jax.sharding` with `shard_map`, results identical to one device). In a
+    run of several processes (`jax.distributed.initialize`; the CLI's
+    `--coordinator-address` and so on) the vmapped seeds are split over `devices`
+    devices of every process, the seed-by-seed work (timed runs, scipy, tuning
+    without `vmap`) is divided between the processes, and every process returns
+    the whole result; only process 0 writes the `journal`.
 
     A method that raises, or whose run diverges (NaN loss, integrator failure), is
     recorded as failed for that seed with its `reason`; the others go on. Results
@@ -330,29 +366,26 @@ def compare(
         "max_steps": max_steps, "max_solver_steps": max_solver_steps, "repeats": repeats,
         "scipy_time_cap_s": scipy_time_cap,
         "vmap_seeds": vmap_seeds, "devices": devices if vmap_seeds else 1,
+        "processes": jax.process_count(),
         "dtype": str(jax.tree.leaves(batch)[0].dtype),
     }
     journal = Journal(config, journal, resume)
+    if jax.process_count() > 1:
+        count, me = jax.process_count(), jax.process_index()
+        say(f"process {me} of {count}: vmapped seeds over {devices} device(s) of each process; "
+            f"seed-by-seed runs here for seeds {seeds[me::count]}")
     warm = set()  # methods compiled in this process
     for method in tuned:
         if f"tune/{method.name}" not in journal:
             journal[f"tune/{method.name}"] = _tune_unit(runner, method, batch, param, say, vmap_seeds)
             warm.add(method.name)
     _time_interleaved(runner, task, tuned, journal, param, seeds, repeats, warm, say)
-    records = []
     for method in methods:
-        for i, seed in enumerate(seeds):
-            if method.kind != "scipy":
-                records.append(_assemble(method, i, seed, journal, repeats))
-                continue
-            key = f"scipy/{method.name}/{i}"
-            if key not in journal:
-                say(f"{method.name} seed {seed} (cap {scipy_time_cap:g} s)")
-                try:
-                    journal[key] = _scipy_record(task, method, seed, param(i), target, scipy_time_cap)
-                except Exception as err:  # noqa: BLE001
-                    journal[key] = _failed_record(method, seed, list(method.grid[0]), _describe(err))
-            records.append(journal[key])
+        if method.kind == "scipy":
+            journal.update(_scipy_units(task, method, journal, param, seeds, target, scipy_time_cap, say))
+    records = [_assemble(method, i, seed, journal, repeats) if method.kind != "scipy"
+               else journal[f"scipy/{method.name}/{i}"]
+               for method in methods for i, seed in enumerate(seeds)]
     tuning = {m.name: journal[f"tune/{m.name}"].get("tuning", {"setting": m.setting, "grid": [],
                                                                 "chosen": None})
               for m in tuned}

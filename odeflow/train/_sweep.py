@@ -41,8 +41,10 @@ def sweep(make_model: Callable[[jax.Array], PyTree], loss_fn: LossFn, data: dict
     """Train `make_model(jax.random.key(seed))` for every seed, as `train` would with
     `key=jax.random.key(seed)`, `count_nfe=False` and all `steps` in one call: the
     same minibatch order and keys per seed. The runs are vmapped and the seed axis
-    is split over `devices` (default: all local devices); the results equal the
-    one-device sweep, and each seed's equals its own `train` within round-off."""
+    is split over `devices` (default: all local devices), of every process in a run
+    of several (`jax.distributed.initialize`), each of which receives all results;
+    the results equal the one-device sweep, and each seed's equals its own `train`
+    within round-off."""
     check_positive_int(steps, "steps")
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -69,5 +71,5 @@ def sweep(make_model: Callable[[jax.Array], PyTree], loss_fn: LossFn, data: dict
         model, _, losses, _ = chunk(model, opt_state, data, idx, jax.random.wrap_key_data(key_data))
         return eqx.filter(model, eqx.is_inexact_array), losses
 
-    final, losses = sharded_map(one, devices, "spmd")((params, jnp.asarray(np.stack(indices)), jnp.stack(keys)))
+    final, losses = sharded_map(one, devices, "spmd", across_hosts=True)((params, jnp.asarray(np.stack(indices)), jnp.stack(keys)))
     return SweepResult(final, np.asarray(losses), seeds, devices, static)

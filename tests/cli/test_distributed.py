@@ -1,12 +1,14 @@
 """`jax.distributed` settings from options or the environment; the single-process
-path runs end to end."""
+path runs end to end; two processes on this machine split a run and equal one."""
 
 import json
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from odeflow._distributed import distributed_settings
@@ -41,3 +43,45 @@ def test_single_process_run_through_jax_distributed(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "xor.json").read_text())
     assert len(data["records"]) == 2 and all(r["reached"] for r in data["records"])
+
+
+TIMES = ("time_s", "compile_s", "time_repeats_s")
+
+
+def test_two_processes_split_the_work_and_equal_one(tmp_path):
+    """Two processes on this machine (2 simulated devices each, jax.distributed over
+    localhost): the compare report and a train.sweep equal a single-process run on
+    one device, each process ran seed-by-seed work for its own seeds only, and
+    process 0 alone wrote files."""
+    script = Path(__file__).with_name("two_hosts.py")
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    env = dict(os.environ, COLUMNS="200")
+    runs = {role: subprocess.Popen([sys.executable, str(script), role, port,
+                                    str(tmp_path / ("single" if role == "single" else "multi"))],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for role in ("0", "1", "single")}
+    out = {}
+    for role, proc in runs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+        out[role] = (json.loads(stdout.strip().splitlines()[-1]), stderr)
+    for role, seeds in (("0", "[0, 2, 4]"), ("1", "[1, 3]")):
+        log = out[role][1]
+        assert f"process {role} of 2: vmapped seeds over 2 device(s)" in log
+        assert f"seed-by-seed runs here for seeds {seeds}" in log
+        ran = {int(line.split("seed ")[1].split()[0]) for line in log.splitlines()
+               if "scipy-lsoda seed" in line}
+        assert ran == set(json.loads(seeds))
+    multi, single = (json.loads((tmp_path / d / "xor.json").read_text()) for d in ("multi", "single"))
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["xor.json", "xor.md", "xor.png"]
+    strip = lambda rep: [{k: v for k, v in r.items() if k not in TIMES} for r in rep["records"]]
+    assert len(multi["records"]) == 15 and strip(multi) == strip(single)
+    assert multi["tuning"] == single["tuning"]
+    assert (multi["config"]["processes"], single["config"]["processes"]) == (2, 1)
+    sweeps = {role: out[role][0] for role in out}
+    assert (sweeps["0"]["mesh"], sweeps["single"]["mesh"]) == (4, 1)
+    assert sweeps["0"] == sweeps["1"]  # every process receives every seed's result
+    for key in ("loss", "params"):
+        np.testing.assert_allclose(sweeps["0"][key], sweeps["single"][key], rtol=1e-10, atol=1e-12)

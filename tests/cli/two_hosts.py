@@ -1,0 +1,46 @@
+"""Run by test_distributed.py: one process of a two-process run on this machine
+(`python two_hosts.py ROLE PORT OUT`, ROLE 0 or 1; 2 simulated CPU devices each,
+jax.distributed over localhost with gloo collectives), or the single-process
+reference (ROLE `single`, 1 device). Each runs `odeflow compare` through the CLI
+and a 5-seed `train.sweep`, and prints the sweep's results as JSON (the last line
+of its output, after the CLI's table)."""
+
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from odeflow import nn  # noqa: E402
+from odeflow import train as T  # noqa: E402
+from odeflow.cli import main  # noqa: E402
+
+COMPARE = ["compare", "--task", "xor", "--methods", "adam,tsit5,scipy-lsoda", "--seeds", "5",
+           "--target", "0.05", "--max-steps", "2000", "--repeats", "2", "--scipy-time-cap", "60"]
+
+
+def make_model(key):
+    return nn.ODENet((1, 6), 3, key=key, width=6, hidden=8, rtol=1e-4, atol=1e-6)
+
+
+if __name__ == "__main__":
+    role, port, out = sys.argv[1:4]
+    hosts = [] if role == "single" else ["--coordinator-address", f"localhost:{port}",
+                                         "--num-processes", "2", "--process-id", role]
+    devices = "1" if role == "single" else "2"
+    assert main(COMPARE + ["--devices", devices, "--out", out] + hosts) == 0
+    assert jax.process_count() == (1 if role == "single" else 2)
+    x = jax.random.normal(jax.random.key(0), (48, 1, 6))
+    y = (x[:, 0, 0] > 0).astype(jnp.int32) + (x[:, 0, 1] > 0).astype(jnp.int32)
+    r = T.sweep(make_model, T.classification_loss(), {"x": x, "y": y}, optimizer=optax.adam(1e-2),
+                steps=4, batch_size=16, seeds=[0, 1, 2, 3, 4], devices=int(devices))
+    params = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(r.models)])
+    print()
+    json.dump({"loss": r.losses.tolist(), "params": params.tolist(),
+               "mesh": r.devices * jax.process_count()}, sys.stdout)
+    print()
