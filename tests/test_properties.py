@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import odeflow
 from odeflow.nn import ODEBlock
 
-SETTINGS = settings(max_examples=10, deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=7, deadline=None, derandomize=True)
 
 shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
 dtypes = st.sampled_from([jnp.float32, jnp.float64])

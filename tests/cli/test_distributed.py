@@ -67,7 +67,7 @@ def test_two_processes_split_the_work_and_equal_one(tmp_path):
         stdout, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 0, stderr[-3000:]
         out[role] = (json.loads(stdout.strip().splitlines()[-1]), stderr)
-    for role, seeds in (("0", "[0, 2, 4]"), ("1", "[1, 3]")):
+    for role, seeds in (("0", "[0, 2]"), ("1", "[1]")):
         log = out[role][1]
         assert f"process {role} of 2: vmapped seeds over 2 device(s)" in log
         assert f"seed-by-seed runs here for seeds {seeds}" in log
@@ -77,7 +77,7 @@ def test_two_processes_split_the_work_and_equal_one(tmp_path):
     multi, single = (json.loads((tmp_path / d / "xor.json").read_text()) for d in ("multi", "single"))
     assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["xor.json", "xor.md", "xor.png"]
     strip = lambda rep: [{k: v for k, v in r.items() if k not in TIMES} for r in rep["records"]]
-    assert len(multi["records"]) == 15 and strip(multi) == strip(single)
+    assert len(multi["records"]) == 6 and strip(multi) == strip(single)
     assert multi["tuning"] == single["tuning"]
     assert (multi["config"]["processes"], single["config"]["processes"]) == (2, 1)
     sweeps = {role: out[role][0] for role in out}
