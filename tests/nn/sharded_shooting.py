@@ -27,9 +27,9 @@ if __name__ == "__main__":
     model = MultipleShooting(ODEBlock(lambda t, y, args: mlp(y), rtol=1e-8, atol=1e-10), sy)
     out = {}
     for devices in (4, 1):
-        loss, metrics = shooting_loss(model, st, sy, devices=devices)
-        grad_starts = jax.grad(lambda s: shooting_loss(eqx.tree_at(lambda m: m.starts, model, s), st, sy,
-                                                      devices=devices)[0])(model.starts)
+        loss_of_starts = lambda s: shooting_loss(eqx.tree_at(lambda m: m.starts, model, s), st, sy,
+                                                 devices=devices)
+        (loss, metrics), grad_starts = jax.value_and_grad(loss_of_starts, has_aux=True)(model.starts)
         out[devices] = {"loss": float(loss), "nfe": int(metrics["nfe"]),
                         "grad_starts": np.asarray(grad_starts).ravel().tolist()}
     json.dump(out, sys.stdout)
