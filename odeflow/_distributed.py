@@ -59,15 +59,11 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None) ->
 # collectives (`multihost_utils.process_allgather`); with one process nothing moves.
 
 
-def process_count() -> int:
-    import jax
-
-    return jax.process_count()
-
-
 def allgather_json(value) -> list:
     """`value` (JSON-serialisable) from every process, in process order."""
-    if process_count() == 1:
+    import jax
+
+    if jax.process_count() == 1:
         return [value]
     import numpy as np
     from jax.experimental import multihost_utils

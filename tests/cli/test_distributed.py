@@ -81,6 +81,15 @@ def test_two_processes_split_the_work_and_equal_one(tmp_path):
     assert multi["tuning"] == single["tuning"]
     assert (multi["config"]["processes"], single["config"]["processes"]) == (2, 1)
     sweeps = {role: out[role][0] for role in out}
+    assert sweeps["single"]["owners"] == [[i, 0] for i in range(5)]
+    assert sweeps["0"]["owners"] == [[0, 0], [1, 1], [2, 0], [3, 1], [4, 0]]
+    assert sweeps["single"]["raised"].startswith("ZeroDivisionError")
+    for role in ("0", "1", "single"):
+        assert sweeps[role]["journal"] == {"tune/adam": {"chosen": 0.1}}
+        assert sweeps[role]["refused"].startswith("the progress of an earlier run")
+    for role in ("0", "1"):  # item 1 failed on process 1; process 0 raises too
+        assert sweeps[role]["raised"] == ("RuntimeError: ZeroDivisionError: integer division or modulo "
+                                          "by zero (item 1, process 1)")
     assert (sweeps["0"]["mesh"], sweeps["single"]["mesh"]) == (4, 1)
     assert sweeps["0"] == sweeps["1"]  # every process receives every seed's result
     for key in ("loss", "params"):
