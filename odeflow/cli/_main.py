@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from OUT/TASK.progress.json (same options)")
     cmp.add_argument("--devices", type=_positive_int, default=None,
-                     help="local devices to split the vmapped seeds over (default: all)")
+                     help="local devices to split the vmapped seeds over (default: all); in a "
+                     "run of several processes, this many of every process's")
     multi = cmp.add_argument_group(
         "several hosts", "jax.distributed.initialize settings; or the environment variables "
         "ODEFLOW_COORDINATOR_ADDRESS, ODEFLOW_NUM_PROCESSES, ODEFLOW_PROCESS_ID")

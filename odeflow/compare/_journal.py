@@ -22,7 +22,8 @@ class Journal:
 
     With `path` and `resume=True` an existing file is loaded (its configuration must
     equal `config`); without `resume` an existing file is an error, so that no run
-    overwrites another's progress by accident."""
+    overwrites another's progress by accident. In a run of several processes only
+    process 0 touches the file; the others receive what it loaded."""
 
     def __init__(self, config: dict, path: str | os.PathLike | None = None, resume: bool = False):
         self.path = None if path is None else Path(path)
