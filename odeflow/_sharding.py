@@ -91,12 +91,12 @@ def sharded_map(fn: Callable, devices: int | None = None, mode: str = "independe
     def run(batch):
         size = len(jax.tree.leaves(batch)[0])
         pad = (-size) % total
+        xp = np if hosts else jnp  # across hosts: concrete arrays each process holds whole
+        padded = jax.tree.map(lambda x: xp.concatenate([x, xp.repeat(x[-1:], pad, axis=0)]),
+                              jax.tree.map(xp.asarray, batch))
         if not hosts:
-            padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]), batch)
             return jax.tree.map(lambda x: x[:size], sharded(padded))
-        # every process holds the whole batch; each builds its devices' shards
-        padded = jax.tree.map(lambda x: np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]),
-                              jax.tree.map(np.asarray, batch))
+        # each process builds its own devices' shards of the global array
         glob = jax.tree.map(
             lambda x: jax.make_array_from_callback(x.shape, split, lambda index: x[index]), padded)
         out = multihost_utils.process_allgather(sharded(glob), tiled=True)

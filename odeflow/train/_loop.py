@@ -128,6 +128,13 @@ def _make_step(update):
     return eqx.filter_jit(update)
 
 
+def _chunk_inputs(batches: _Batches, step_key, start: int, end: int):
+    """Minibatch indices and keys of steps `start` to `end - 1` for `_make_chunk`:
+    step `s` takes `batches.indices(s)` and `fold_in(step_key, s)`."""
+    indices = np.stack([batches.indices(i) for i in range(start, end)])
+    return indices, jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(start, end))
+
+
 def _make_chunk(update):
     """Several steps per call (`lax.scan`, minibatches gathered on the device): the
     per-step dispatch and host round trip are paid once per chunk. A non-finite
@@ -258,8 +265,7 @@ def train(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradie
                     model, opt_state, batches(s), jax.random.fold_in(step_key, s))
                 losses, metrics = np.asarray([loss]), {k: [v] for k, v in metrics.items()}
             else:
-                indices = np.stack([batches.indices(i) for i in range(s, end)])
-                keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(s, end))
+                indices, keys = _chunk_inputs(batches, step_key, s, end)
                 new_model, new_opt_state, losses, metrics = run_chunk(
                     model, opt_state, batches.data, indices, keys)
                 losses, metrics = np.asarray(losses), {k: np.asarray(v) for k, v in metrics.items()}

@@ -15,7 +15,7 @@ from jaxtyping import PyTree
 
 from .._checks import check_positive_int
 from .._sharding import device_count, sharded_map
-from ._loop import LossFn, _Batches, _check_data, _make_chunk, _make_update
+from ._loop import LossFn, _Batches, _check_data, _chunk_inputs, _make_chunk, _make_update
 
 
 @dataclasses.dataclass
@@ -56,11 +56,11 @@ def sweep(make_model: Callable[[jax.Array], PyTree], loss_fn: LossFn, data: dict
     for seed in seeds:
         key = jax.random.key(seed)
         data_key, step_key = jax.random.split(key)
-        batches = _Batches(data, n, batch_size, data_key)
         params, static = eqx.partition(make_model(key), eqx.is_inexact_array)
         models.append(params)
-        indices.append(np.stack([batches.indices(i) for i in range(steps)]))
-        keys.append(jax.random.key_data(jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(steps))))
+        seed_indices, seed_keys = _chunk_inputs(_Batches(data, n, batch_size, data_key), step_key, 0, steps)
+        indices.append(seed_indices)
+        keys.append(jax.random.key_data(seed_keys))
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *models)
     chunk = _make_chunk(_make_update(loss_fn, optimizer, None))
 
