@@ -1,9 +1,12 @@
 """Shared by tests that run work in a fresh process (imported, not collected): a
-script whose JSON output is read back, and a run killed with SIGKILL part-way."""
+script whose JSON output is read back, a run killed with SIGKILL part-way, a free
+port for jax.distributed, and compare records without their wall times (which
+differ from run to run, whatever else is equal)."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,3 +36,18 @@ def kill_when(cmd: list[str], ready: Callable[[], bool], timeout: float = 300) -
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+TIMES = ("time_s", "compile_s", "time_repeats_s")
+
+
+def untimed(records: list[dict]) -> list[dict]:
+    """`compare` records without their times."""
+    return [{k: v for k, v in r.items() if k not in TIMES} for r in records]
+
+
+def free_port() -> int:
+    """A localhost port nothing listens on now (for a jax.distributed coordinator)."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]

@@ -3,7 +3,6 @@ path runs end to end; two processes on this machine split a run and equal one.""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from odeflow._distributed import distributed_settings
+from processes import free_port, untimed
 
 
 def test_settings_from_arguments_and_environment(monkeypatch):
@@ -31,9 +31,7 @@ def test_settings_from_arguments_and_environment(monkeypatch):
 
 
 def test_single_process_run_through_jax_distributed(tmp_path):
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "odeflow", "compare", "--task", "xor", "--methods", "gd",
            "--seeds", "2", "--target", "0.05", "--max-steps", "2000", "--repeats", "1",
            "--out", str(tmp_path), "--coordinator-address", f"localhost:{port}",
@@ -45,18 +43,13 @@ def test_single_process_run_through_jax_distributed(tmp_path):
     assert len(data["records"]) == 2 and all(r["reached"] for r in data["records"])
 
 
-TIMES = ("time_s", "compile_s", "time_repeats_s")
-
-
 def test_two_processes_split_the_work_and_equal_one(tmp_path):
     """Two processes on this machine (2 simulated devices each, jax.distributed over
     localhost): the compare report and a train.sweep equal a single-process run on
     one device, each process ran seed-by-seed work for its own seeds only, and
     process 0 alone wrote files."""
     script = Path(__file__).with_name("two_hosts.py")
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = str(s.getsockname()[1])
+    port = str(free_port())
     env = dict(os.environ, COLUMNS="200")
     runs = {role: subprocess.Popen([sys.executable, str(script), role, port,
                                     str(tmp_path / ("single" if role == "single" else "multi"))],
@@ -76,8 +69,7 @@ def test_two_processes_split_the_work_and_equal_one(tmp_path):
         assert ran == set(json.loads(seeds))
     multi, single = (json.loads((tmp_path / d / "xor.json").read_text()) for d in ("multi", "single"))
     assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["xor.json", "xor.md", "xor.png"]
-    strip = lambda rep: [{k: v for k, v in r.items() if k not in TIMES} for r in rep["records"]]
-    assert len(multi["records"]) == 6 and strip(multi) == strip(single)
+    assert len(multi["records"]) == 6 and untimed(multi["records"]) == untimed(single["records"])
     assert multi["tuning"] == single["tuning"]
     assert (multi["config"]["processes"], single["config"]["processes"]) == (2, 1)
     sweeps = {role: out[role][0] for role in out}

@@ -10,9 +10,8 @@ import pytest
 from odeflow.cli import main
 from odeflow.compare import compare
 from odeflow.tasks import Task
-from processes import kill_when
+from processes import kill_when, untimed
 
-TIMES = ("time_s", "compile_s", "time_repeats_s")
 OPTIONS = dict(task="xor", methods="gd,tsit5", seeds=2, target=0.05, max_steps=2000, repeats=2)
 
 
@@ -21,10 +20,6 @@ def _argv(out, **extra):
     return ["compare", "--task", o["task"], "--methods", o["methods"], "--seeds", str(o["seeds"]),
             "--target", str(o["target"]), "--max-steps", str(o["max_steps"]),
             "--repeats", str(o["repeats"]), "--out", str(out)]
-
-
-def _untimed(records):
-    return [{k: v for k, v in r.items() if k not in TIMES} for r in records]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
@@ -48,7 +43,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     whole = compare(OPTIONS["task"], OPTIONS["methods"].split(","), seeds=OPTIONS["seeds"],
                     target=OPTIONS["target"], max_steps=OPTIONS["max_steps"],
                     repeats=OPTIONS["repeats"])
-    assert _untimed(resumed["records"]) == _untimed(json.loads(json.dumps(whole.records)))
+    assert untimed(resumed["records"]) == untimed(json.loads(json.dumps(whole.records)))
     assert resumed["tuning"] == json.loads(json.dumps(whole.tuning))
 
 
