@@ -22,12 +22,16 @@ def check_tolerances(rtol, atol) -> None:
             raise ValueError(f"{name} must be a positive finite number, got {value}; e.g. {name}=1e-6")
 
 
-def check_interval(t0, t1) -> None:
+def check_interval(t0, t1, *, forward: bool = False) -> None:
+    """Finite, distinct ends; `t1 < t0` integrates backwards unless `forward`."""
     if _concrete(t0) and _concrete(t1):
         if not (np.isfinite(float(t0)) and np.isfinite(float(t1))):
             raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
-        if float(t1) <= float(t0):
+        if forward and float(t1) <= float(t0):
             raise ValueError(f"t1 must be greater than t0, got t0={t0}, t1={t1}; swap them or raise t1")
+        if float(t1) == float(t0):
+            raise ValueError(f"t0 and t1 must differ, got t0 = t1 = {t0}; an empty interval has no solution "
+                             "to compute")
 
 
 def check_positive_int(value, name: str) -> None:
@@ -52,12 +56,17 @@ def check_float_tree(tree, name: str) -> None:
             raise ValueError(f"{name} contains NaN or inf; check the initialisation or the data")
 
 
-def check_step(dt0) -> None:
-    if dt0 is not None and _concrete(dt0):
-        value = float(dt0)
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"dt0 must be a positive step (t1 > t0), got {value}; e.g. dt0=0.01, "
-                             "or dt0=None to choose it automatically")
+def check_step(dt0, t0=0.0, t1=1.0) -> None:
+    """`dt0` is `None` or a finite step pointing from `t0` towards `t1`."""
+    if dt0 is None or not (_concrete(dt0) and _concrete(t0) and _concrete(t1)):
+        return
+    value = float(dt0)
+    backwards = float(t1) < float(t0)
+    if not np.isfinite(value) or value == 0 or (value < 0) != backwards:
+        sign = "negative (t1 < t0)" if backwards else "positive (t1 > t0)"
+        example = "-0.01" if backwards else "0.01"
+        raise ValueError(f"dt0 must be a finite {sign} step, got {value}; e.g. dt0={example}, "
+                         "or dt0=None to choose it automatically")
 
 
 def check_vector_field(vector_field, t0, y0, args) -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 
-def run_json(script: Path, timeout: float = 900):
-    """Run `script` with this Python in its own folder; its stdout parsed as JSON."""
+def run_json(script: Path, timeout: float = 900, env: dict | None = None):
+    """Run `script` with this Python in its own folder (with `env` added to the
+    environment); its stdout parsed as JSON."""
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=timeout, cwd=script.parent)
+                          timeout=timeout, cwd=script.parent, env=os.environ | (env or {}))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 

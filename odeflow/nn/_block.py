@@ -13,7 +13,8 @@ from jaxtyping import Array, PyTree
 
 from .._checks import check_interval, check_positive_int, check_tolerances
 from ..solvers import SolverStats, get_solver, solve
-from ._gradients import adjoint_for, check_differentiable, check_gradient, forward_sensitivities
+from ..solvers._solve import check_adjoint
+from ._gradients import adjoint_for, check_gradient, forward_sensitivities
 
 
 BATCHING = ("joint", "per-sample")
@@ -28,12 +29,13 @@ class ODEBlock(eqx.Module):
     - `vector_field`: `f(t, h, args)`, an equinox module (its arrays are the
       block's parameters) or a function; `t` lets the dynamics depend on depth. `h`
       may be any pytree of float arrays, e.g. a whole batch as one state.
-    - `t0`, `t1`: the integration interval (`t1 > t0`).
+    - `t0`, `t1`: the integration interval (`t1 < t0` integrates backwards).
     - `solver`: a registered name (`odeflow.solvers.solver_names()`) or a diffrax
       solver.
     - `rtol`, `atol`: step-size controller tolerances (adaptive solvers).
-    - `dt0`: first step (`None`: chosen automatically) or the fixed step of a
-      solver without an error estimate.
+    - `dt0`: size of the first step (`None`: chosen automatically) or the fixed
+      step of a solver without an error estimate; positive, taken in the direction
+      of integration.
     - `gradient`: `"checkpoint"`, `"backsolve"`, `"direct"` or `"forward"` (see
       `odeflow.nn.GRADIENTS`); `jax.grad` / `eqx.filter_grad` work with each.
     - `max_steps`: cap on attempted steps.
@@ -65,7 +67,7 @@ class ODEBlock(eqx.Module):
         check_interval(self.t0, self.t1)
         check_tolerances(self.rtol, self.atol)
         check_positive_int(self.max_steps, "max_steps")
-        check_differentiable(get_solver(self.solver), self.gradient)
+        check_adjoint(get_solver(self.solver), adjoint_for(self.gradient))
 
     def __call__(self, h: PyTree, args: Any = None) -> PyTree:
         return self.solve(h, args)[0]
@@ -77,7 +79,8 @@ class ODEBlock(eqx.Module):
 
     def trajectory(self, h: PyTree, ts: Array, args: Any = None) -> tuple[PyTree, SolverStats]:
         """`(states, stats)`: the solution from `h` at time `ts[0]` saved at every
-        time in `ts` (increasing; each leaf of `states` gets a leading time axis).
+        time in `ts` (strictly increasing or strictly decreasing; each leaf of
+        `states` gets a leading time axis).
         The block's `t0`, `t1` are not used; solver, tolerances and gradient method are."""
         ts = jnp.asarray(ts)
         if ts.ndim != 1 or ts.shape[0] < 2:
@@ -109,17 +112,20 @@ class ODEBlock(eqx.Module):
 def _solve(vector_field, h, args, block: ODEBlock, ts):
     if ts is not None:
         ts = jax.lax.stop_gradient(ts)
-        ts = eqx.error_if(ts, jnp.any(jnp.diff(ts) <= 0), "ts must be strictly increasing")
+        steps = jnp.diff(ts)
+        ts = eqx.error_if(ts, ~(jnp.all(steps > 0) | jnp.all(steps < 0)),
+                          "ts must be strictly increasing or strictly decreasing")
+    t0, t1 = (block.t0, block.t1) if ts is None else (ts[0], ts[-1])
     sol = solve(
         vector_field,
         h,
-        t0=block.t0 if ts is None else ts[0],
-        t1=block.t1 if ts is None else ts[-1],
+        t0=t0,
+        t1=t1,
         saveat=None if ts is None else dfx.SaveAt(ts=ts),
         solver=block.solver,
         rtol=block.rtol,
         atol=block.atol,
-        dt0=block.dt0,
+        dt0=None if block.dt0 is None else abs(block.dt0) * jnp.sign(t1 - t0),
         args=args,
         max_steps=block.max_steps,
         adjoint=adjoint_for(block.gradient),

@@ -1,8 +1,8 @@
 """Continuous normalising flows (Chen et al. 2018, section 4; FFJORD, Grathwohl et al.
-2019). Data `x` at t = 0 flows by dz/dt = f(t, z) to `z(1)`; with a standard normal
+2019). Data `x` at t0 flows by dz/dt = f(t, z) to `z(t1)`; with a standard normal
 base density there,
 
-    log p(x) = log N(z(1); 0, I) + ∫_0^1 tr(∂f/∂z) dt,
+    log p(x) = log N(z(t1); 0, I) + ∫_t0^t1 tr(∂f/∂z) dt,
 
 integrated beside the state. The trace is exact (one Jacobian per sample and
 evaluation, for small dimensions) or Hutchinson's estimate ε^T (∂f/∂z) ε with
@@ -11,6 +11,7 @@ Sampling integrates the flow backwards from base samples."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -36,16 +37,13 @@ class _TimeMLP(eqx.Module):
 
 
 class _FlowField(eqx.Module):
-    """The augmented field on `(z (batch, dim), ∫ trace (batch,))`. `args` is
-    `(noise, sign)`: `noise` None for the exact trace, else the fixed Hutchinson
-    probes; `sign = -1` runs the flow backwards in time (s = 1 - t)."""
+    """The augmented field on `(z (batch, dim), ∫ trace (batch,))`. `args` is the
+    fixed Hutchinson probes, or `None` for the exact trace."""
 
     net: _TimeMLP
 
-    def __call__(self, s, state, args):
+    def __call__(self, t, state, noise):
         z, _ = state
-        noise, sign = args
-        t = jnp.where(sign > 0, s, 1.0 - s)
         f = lambda zi: self.net(t, zi)
         if noise is None:
             dz = jax.vmap(f)(z)
@@ -53,15 +51,17 @@ class _FlowField(eqx.Module):
         else:
             dz, jv = jax.vmap(lambda zi, e: jax.jvp(f, (zi,), (e,)))(z, noise)
             trace = jnp.sum(jv * noise, axis=-1)
-        return sign * dz, sign * trace
+        return dz, trace
 
 
 class CNF(eqx.Module):
     """A continuous normalising flow on `dim`-dimensional data.
 
     **Arguments:** `dim`; `hidden`, `depth`: the MLP of `f(t, z)`; `key`; `trace`:
-    `"exact"` or `"hutchinson"`; `block_options`: solver, tolerances and gradient
-    method of the `ODEBlock` (on [0, 1]) that integrates the flow.
+    `"exact"` or `"hutchinson"`; `block_options`: interval, solver, tolerances and
+    gradient method of the `ODEBlock` that integrates the flow: data at its `t0`
+    (default 0), the base density at its `t1` (default 1; `t1 < t0` flows backwards
+    in time, as FFJORD writes it).
 
     `log_prob(x, key=...)` returns `(log p(x) (batch,), stats)`; `sample(key, n)`
     returns `(samples (n, dim), stats)`.
@@ -76,16 +76,16 @@ class CNF(eqx.Module):
         check_positive_int(dim, "dim")
         if trace not in TRACES:
             raise ValueError(f"unknown trace {trace!r}; use one of {', '.join(TRACES)}")
-        for name in ("t0", "t1"):
-            if name in block_options:
-                raise ValueError(f"a CNF flows on [0, 1]; {name} cannot be set")
         net = _TimeMLP(eqx.nn.MLP(dim + 1, dim, hidden, depth, activation=jnp.tanh, key=key))
         self.block = ODEBlock(_FlowField(net), **block_options)
         self.dim, self.trace = dim, trace
 
-    def _flow(self, z, noise, sign):
-        sign = jnp.asarray(sign, z.dtype)
-        return self.block.solve((z, jnp.zeros(z.shape[:1], z.dtype)), (noise, sign))
+    def _flow(self, z, noise, to_data: bool = False):
+        """Integrate `(z, ∫ trace)` from the data to the base density, or back."""
+        block = self.block
+        if to_data:
+            block = dataclasses.replace(block, t0=block.t1, t1=block.t0)
+        return block.solve((z, jnp.zeros(z.shape[:1], z.dtype)), noise)
 
     def _dtype(self):
         return jax.tree.leaves(eqx.filter(self.block, eqx.is_inexact_array))[0].dtype
@@ -110,16 +110,16 @@ class CNF(eqx.Module):
             if key is None:
                 raise ValueError("trace='hutchinson' needs a key for its probe vectors: log_prob(x, key=...)")
             noise = jax.random.rademacher(key, x.shape, x.dtype)
-        (z1, trace), stats = self._flow(x, noise, 1.0)
+        (z1, trace), stats = self._flow(x, noise)
         base = -0.5 * jnp.sum(z1**2, axis=-1) - 0.5 * self.dim * math.log(2 * math.pi)
         return base + trace, stats
 
     def sample(self, key: PRNGKeyArray, n: int, dtype=None) -> tuple[Array, SolverStats]:
-        """`n` samples: base normal draws flowed backwards from t = 1 to t = 0."""
+        """`n` samples: base normal draws flowed from the block's `t1` back to its `t0`."""
         check_positive_int(n, "n")
         dtype = dtype or self._dtype()
         z = jax.random.normal(key, (n, self.dim), dtype)
-        (x, _), stats = self._flow(z, jnp.zeros_like(z), -1.0)
+        (x, _), stats = self._flow(z, jnp.zeros_like(z), to_data=True)
         return x, stats
 
     def loss(self, x, *, key: PRNGKeyArray | None = None) -> tuple[Array, dict[str, Any]]:

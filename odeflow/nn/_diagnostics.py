@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ..solvers import ROS2, get_solver
+from ..solvers import AbstractCountedSolver, get_solver
 from ._block import ODEBlock
 from ._gradients import GRADIENTS
 
@@ -71,14 +71,21 @@ def _tick(out, counter: EvaluationCounter, mode: str):
     return tick(out)
 
 
+def _linearizes(solver) -> bool:
+    if isinstance(solver, AbstractCountedSolver):
+        return solver.linearizes
+    return isinstance(solver, dfx.AbstractImplicitSolver)
+
+
 def counted(block: ODEBlock, counter: EvaluationCounter) -> ODEBlock:
     """`block` with its vector field counted into `counter` (same parameters)."""
     mode = "forward" if block.gradient == "forward" else "reverse"
-    if mode == "reverse" and isinstance(get_solver(block.solver), (ROS2, dfx.AbstractImplicitSolver)):
+    if mode == "reverse" and _linearizes(get_solver(block.solver)):
         raise ValueError(
             "counting vector-Jacobian products wraps the field in a custom_vjp, of which "
-            "a solver that forms Jacobians (ROS2, diffrax's implicit solvers) cannot take "
-            "one; count with gradient='forward' or an explicit solver, or train with "
+            "a solver that differentiates the field in its steps (odeflow's implicit, "
+            "Rosenbrock and switching solvers, diffrax's implicit solvers) cannot take a "
+            "Jacobian; count with gradient='forward' or an explicit solver, or train with "
             "count_nfe=False")
     return eqx.tree_at(lambda b: b.vector_field, block, _Counted(block.vector_field, counter, mode))
 

@@ -12,6 +12,10 @@
   every input by forward-mode differentiation through the solver (`ForwardMode`),
   one tangent per input; `jax.grad` then contracts it with the cotangent. Cheapest
   for few parameters plus states (Rackauckas et al. 2018), costly beyond.
+
+Every registered solver supports every method, with one exception that the solver
+itself names (`AbstractCountedSolver.adjoint_problem`): pseudo-transient
+continuation has no trajectory for `"backsolve"` to retrace.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import diffrax as dfx
 import jax
 from jax.flatten_util import ravel_pytree
 
-from ..solvers import ESDIRK, ROS2, AutoSwitch, PseudoTransient
 
 GRADIENTS = ("checkpoint", "backsolve", "direct", "forward")
 
@@ -28,35 +31,6 @@ GRADIENTS = ("checkpoint", "backsolve", "direct", "forward")
 def check_gradient(name: str) -> None:
     if name not in GRADIENTS:
         raise ValueError(f"unknown gradient {name!r}; use one of {', '.join(GRADIENTS)}")
-
-
-def _iterates(solver) -> bool:
-    """Whether a solver runs loops of its own inside a step (Newton, Krylov), which
-    reverse-mode differentiation cannot go through."""
-    if isinstance(solver, (ESDIRK, AutoSwitch, PseudoTransient)):
-        return True
-    return isinstance(solver, ROS2) and solver.linear_solver != "dense"
-
-
-def _plain_ode_only(solver) -> bool:
-    return isinstance(solver, (ESDIRK, ROS2, AutoSwitch, PseudoTransient))
-
-
-def check_differentiable(solver, gradient: str) -> None:
-    """Refuse, with the fix, combinations whose gradient cannot be computed:
-    reverse mode through odeflow's Newton and Krylov iterations (while loops), and
-    the backsolve adjoint with its implicit solvers (which need a plain ODE term)."""
-    fix = ("use gradient='forward', solver='ros2' (dense Rosenbrock-W, differentiable "
-           "in every mode), an explicit solver, or a diffrax solver instance such as "
-           "diffrax.Kvaerno5() (implicit differentiation of its Newton solves)")
-    name = type(solver).__name__
-    if gradient == "backsolve" and _plain_ode_only(solver):
-        raise ValueError(f"gradient='backsolve' does not work with odeflow's {name}: {fix}")
-    if gradient in ("checkpoint", "direct") and _iterates(solver):
-        raise ValueError(
-            f"gradient={gradient!r} would backpropagate through the Newton or Krylov "
-            f"loops of odeflow's {name}, which reverse mode cannot do: {fix}"
-        )
 
 
 def adjoint_for(name: str) -> dfx.AbstractAdjoint:

@@ -1,31 +1,36 @@
-"""Integrators: registered solver names, odeflow's own counted solvers, `solve`."""
+"""Integrators: registered solver names, odeflow's own counted solvers, `solve`.
 
-from ._auto import AutoSwitch
-from ._erk import ERK, ExplicitTableau
-from ._esdirk import ESDIRK, Tableau
-from ._linearize import LinearizedTerm
-from ._pseudo_transient import PseudoTransient, SERController
-from ._rosenbrock import ROS2
-from ._registry import describe_solvers, get_solver, is_adaptive, solver_names
-from ._solve import Solution, solve
-from ._stats import NOT_COUNTED, SolverStats
+Every odeflow solver is a diffrax solver (`AbstractCountedSolver`) that also
+reports the work of each step; `odeflow.solve` counts it without changing a step."""
 
-__all__ = [
-    "AutoSwitch",
-    "ERK",
-    "ESDIRK",
-    "ExplicitTableau",
-    "LinearizedTerm",
-    "NOT_COUNTED",
-    "PseudoTransient",
-    "ROS2",
-    "Solution",
-    "SERController",
-    "SolverStats",
-    "Tableau",
-    "describe_solvers",
-    "get_solver",
-    "is_adaptive",
-    "solve",
-    "solver_names",
-]
+from ._auto import AutoSwitch as AutoSwitch
+from ._counting import count_work as count_work
+from ._counting import work_totals as work_totals
+from ._esdirk import ESDIRK as ESDIRK
+from ._esdirk import Tableau as Tableau
+from ._erk import ERK as ERK
+from ._erk import ExplicitTableau as ExplicitTableau
+from ._interpolation import PolynomialInterpolation as PolynomialInterpolation
+from ._linear import CG as CG
+from ._linear import GMRES as GMRES
+from ._linear import AbstractLinearSolver as AbstractLinearSolver
+from ._linear import AutoLinearSolver as AutoLinearSolver
+from ._linear import Dense as Dense
+from ._linearize import LinearizedTerm as LinearizedTerm
+from ._newton import Newton as Newton
+from ._protocol import AbstractCountedSolver as AbstractCountedSolver
+from ._protocol import StepReport as StepReport
+from ._protocol import Work as Work
+from ._pseudo_transient import PseudoTransient as PseudoTransient
+from ._pseudo_transient import SERController as SERController
+from ._registry import describe_solvers as describe_solvers
+from ._registry import get_solver as get_solver
+from ._registry import is_adaptive as is_adaptive
+from ._registry import solver_names as solver_names
+from ._rosenbrock import ROS2 as ROS2
+from ._solve import Solution as Solution
+from ._solve import initial_step as initial_step
+from ._solve import solve as solve
+from ._stats import NOT_COUNTED as NOT_COUNTED
+from ._stats import Result as Result
+from ._stats import SolverStats as SolverStats

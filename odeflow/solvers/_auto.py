@@ -15,9 +15,12 @@ than accuracy, switch to an implicit one, and back when the problem relaxes.
   `relax_after` accepted steps (same counting), the explicit method could take
   the same steps, so it takes over.
 
-The implicit method is Kvaerno 3(2) with a dense Jacobian for small states and
-Newton-Krylov (GMRES) above `dense_limit` unknowns. The step-size controller gets
-each method's own error order, so a switch does not distort step adaptation.
+The explicit steps are odeflow's Tsit5 (`"tsit5"`), bit for bit. The implicit method is Kvaerno
+3(2) with a dense Jacobian for small states and Newton-Krylov (GMRES) above 100
+unknowns by default. The step-size controller sees one error order, Tsit5's (diffrax
+passes a solver's error order once per solve, and a per-step order would make
+counting change the steps); on the implicit steps that makes step-size changes
+more cautious, not less accurate.
 """
 
 from __future__ import annotations
@@ -28,47 +31,70 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._erk import ERK
 from ._esdirk import ESDIRK
-from ._linearize import ode_term
+from ._erk import ERK
+from ._interpolation import PolynomialInterpolation
+from ._linear import AutoLinearSolver
+from ._linearize import field, step_control
+from ._newton import Newton
+from ._protocol import AbstractCountedSolver, Attempt, Work
 from ._rosenbrock import ROS2
-from ._stats import work_vector
 
 EXPLICIT, IMPLICIT = 0, 1
 TSIT5_STABILITY = 3.5  # |R(z)| <= 1 on [-3.5, 0]
 RESET_AFTER = 6  # consecutive verdicts against that clear the votes (DOPRI5)
+_TSIT5 = ERK.of(dfx.Tsit5)
+_Y6 = np.asarray(dfx.Tsit5.tableau.a_lower[4])  # the sixth stage from the first five
 
 
 class _State(eqx.Module):
     mode: jax.Array  # EXPLICIT or IMPLICIT for the next step
-    f0: jax.Array  # f(t0, y0) (flat), valid when `fresh`
-    fresh: jax.Array
+    explicit: object  # Tsit5's state
+    implicit: object  # the implicit method's state
     votes: jax.Array  # accepted steps with a verdict for the other method
     against: jax.Array  # consecutive accepted steps with a verdict against it
     vector: jax.Array  # power-iteration vector (flat, unit norm)
     switches: jax.Array
 
 
-class AutoSwitch(dfx.AbstractAdaptiveSolver):
-    """Tsit5 while the problem is non-stiff, Kvaerno3 while it is stiff, switching
-    automatically both ways. Registered as `"auto"`, the default solver of
-    `odeflow.solve`, `odeflow.gradient_flow` and `odeflow compare`.
+class _SwitchInterpolation(dfx.AbstractLocalInterpolation):
+    """Tsit5's interpolant after an explicit step, the implicit method's polynomial
+    after an implicit one."""
+
+    t0: jax.Array
+    t1: jax.Array
+    explicit: dfx.AbstractLocalInterpolation
+    implicit: PolynomialInterpolation
+    was_explicit: jax.Array
+
+    def __init__(self, *, t0, t1, y0, y1, k, coeffs, was_explicit):
+        self.t0, self.t1 = t0, t1
+        self.explicit = dfx.Tsit5.interpolation_cls(t0=t0, t1=t1, y0=y0, y1=y1, k=k)
+        self.implicit = PolynomialInterpolation(t0=t0, t1=t1, y0=y0, coeffs=coeffs)
+        self.was_explicit = was_explicit
+
+    def evaluate(self, t0, t1=None, left: bool = True):
+        a, b = self.explicit.evaluate(t0, t1, left), self.implicit.evaluate(t0, t1, left)
+        return jax.tree.map(lambda x, y: jnp.where(self.was_explicit, x, y), a, b)
+
+
+class AutoSwitch(AbstractCountedSolver, dfx.AbstractImplicitSolver):
+    """Tsit5 while the problem is non-stiff, an implicit method while it is stiff,
+    switching automatically both ways. Registered as `"auto"`, the default solver
+    of `odeflow.solve`, `odeflow.gradient_flow` and `odeflow compare`.
 
     **Arguments:**
 
     - `switch_after`: stability-bound explicit steps before switching.
     - `relax_after`: non-stiff implicit steps before switching back.
-    - `implicit`: the stiff method, `"kvaerno3"` (ESDIRK 3(2), accurate: general
-      ODEs) or `"ros2"` (Rosenbrock-W, two linear solves per step and no Newton
+    - `implicit`: the stiff method, an `ESDIRK` (default: Kvaerno 3(2) with
+      `AutoLinearSolver()`: dense up to 100 unknowns, GMRES above; accurate, for
+      general ODEs) or a `ROS2` (two linear solves per step and no Newton
       iteration: gradient flows at loose tolerances).
-    - `symmetric`: the Jacobian is symmetric (a gradient flow's Hessian): Krylov
-      solves use CG (ROS2 then solves loosely, to 1e-2), else GMRES.
-    - `dense_limit`: largest state size for which the implicit method forms a dense
-      Jacobian; above it, matrix-free Krylov solves.
-    - `newton_rtol`, `newton_atol`: for the implicit method (set by `odeflow.solve`).
-    - `report_work`: set by `odeflow.solve`.
+    - `report`: set by `odeflow.solve`.
 
     `SolverStats.num_stiff_steps` counts steps attempted implicitly and
     `num_switches` the switches made (read from the final solver state).
@@ -76,60 +102,56 @@ class AutoSwitch(dfx.AbstractAdaptiveSolver):
 
     switch_after: int = 5
     relax_after: int = 10
-    implicit: str = eqx.field(static=True, default="kvaerno3")
-    symmetric: bool = eqx.field(static=True, default=False)
-    dense_limit: int = eqx.field(static=True, default=100)
-    newton_rtol: float | None = None
-    newton_atol: float | None = None
-    report_work: bool = eqx.field(static=True, default=False)
+    implicit: ESDIRK | ROS2 = ESDIRK.kvaerno3(linear_solver=AutoLinearSolver())
+    report: bool = eqx.field(static=True, default=False)
 
     term_structure: ClassVar = dfx.AbstractTerm
-    interpolation_cls: ClassVar = dfx.ThirdOrderHermitePolynomialInterpolation
+    interpolation_cls: ClassVar = _SwitchInterpolation
 
     def __check_init__(self):
-        if self.implicit not in ("kvaerno3", "ros2"):
-            raise ValueError(f"unknown implicit method {self.implicit!r}; use 'kvaerno3' or 'ros2'")
+        if not isinstance(self.implicit, (ESDIRK, ROS2)):
+            raise TypeError(
+                f"implicit must be an odeflow ESDIRK or ROS2 solver, got "
+                f"{type(self.implicit).__name__}; e.g. ESDIRK.kvaerno3() or ROS2()"
+            )
 
-    def _explicit(self) -> ERK:
-        return ERK.of(dfx.Tsit5)
+    @property
+    def root_finder(self) -> Newton:
+        """The implicit method's Newton settings (diffrax hands them the controller's
+        tolerances); a Rosenbrock method has none."""
+        return getattr(self.implicit, "root_finder", Newton())
 
-    def _implicit(self, size: int) -> ESDIRK | ROS2:
-        krylov = "cg" if self.symmetric else "gmres"
-        kind = "dense" if size <= self.dense_limit else krylov
-        if self.implicit == "ros2":
-            return ROS2(linear_solver=kind, krylov_rtol=1e-2 if self.symmetric else 1e-6,
-                        report_work=True)
-        return ESDIRK.kvaerno3(
-            linear_solver=kind, newton_rtol=self.newton_rtol, newton_atol=self.newton_atol,
-            report_work=True,
-        )
+    @property
+    def root_find_max_steps(self) -> int:
+        return self.root_finder.max_iters
 
     def order(self, terms):
-        return 5  # of the method it starts with; each step names its own error order
+        return 5  # of the method it starts with
 
     def error_order(self, terms):
         return 5
 
     def init(self, terms, t0, t1, y0, args):
-        ode_term(terms)  # a plain ODE (not the adjoint term of a backsolve)
         flat, _ = ravel_pytree(y0)
-        f0, _ = ravel_pytree(terms.vf(t0, y0, args))
         vector = jnp.sin(jnp.arange(1, flat.size + 1, dtype=flat.dtype))  # generic start
         zero = jnp.zeros((), jnp.int32)
-        return _State(zero, f0, jnp.array(True), zero, zero, vector / jnp.linalg.norm(vector), zero)
+        return _State(zero, _TSIT5.init(terms, t0, t1, y0, args),
+                      self.implicit.init(terms, t0, t1, y0, args), zero, zero,
+                      vector / jnp.linalg.norm(vector), zero)
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
 
-    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
-        state = solver_state
-        explicit = lambda: self._explicit_step(terms, t0, t1, y0, args, state, made_jump)
-        implicit = lambda: self._implicit_step(terms, t0, t1, y0, args, state)
-        y1, err, dense_info, new_state, work, order = jax.lax.cond(
-            state.mode == EXPLICIT, explicit, implicit
+    def final_stats(self, solver_state) -> dict:
+        return {"num_switches": solver_state.switches}
+
+    def attempt(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        state, degree = solver_state, self.implicit.dense_degree
+        return jax.lax.cond(
+            state.mode == EXPLICIT,
+            lambda: self._explicit_step(terms, t0, t1, y0, args, state, made_jump, degree),
+            lambda: self._implicit_step(terms, t0, t1, y0, args, state, degree),
         )
-        y_error = (err, work, order) if self.report_work else err
-        return y1, y_error, dense_info, new_state, dfx.RESULTS.successful
 
     def _verdict(self, state, for_other, mode_if_switch, needed):
         """Count verdicts for the other method as DOPRI5 does: the votes are cleared
@@ -145,44 +167,37 @@ class AutoSwitch(dfx.AbstractAdaptiveSolver):
         return (mode, jnp.where(switch, zero, votes), jnp.where(switch, zero, against),
                 state.switches + switch)
 
-    def _explicit_step(self, terms, t0, t1, y0, args, state, made_jump):
-        erk = self._explicit()
-        flat0, unravel = ravel_pytree(y0)
-        h = jnp.asarray(t1 - t0, flat0.dtype)
-        recompute = made_jump | ~state.fresh
-        f0 = jax.lax.cond(
-            recompute, lambda: ravel_pytree(terms.vf(t0, y0, args))[0], lambda: state.f0
-        )
-        fs, ks, ys = erk.stages(terms, t0, t1, y0, args, unravel(f0))
-        y1, err = erk.combine(y0, ks)
-        flat = lambda tree: ravel_pytree(tree)[0]
-        f1 = flat(fs[-1])
-        dy = jnp.linalg.norm(flat(y1) - flat(ys[-2]))
-        rho = jnp.linalg.norm(f1 - flat(fs[-2])) / jnp.where(dy > 0, dy, jnp.inf)
-        stiff = h * rho > 0.9 * TSIT5_STABILITY
+    def _explicit_step(self, terms, t0, t1, y0, args, state, made_jump, degree):
+        out = _TSIT5.attempt(terms, t0, t1, y0, args, state.explicit, made_jump)
+        k = out.dense_info["k"]  # stage increments h f_i
+        flat = jax.vmap(lambda x: ravel_pytree(x)[0])(k)
+        y1_flat, unravel = ravel_pytree(out.y1)
+        y6 = ravel_pytree(y0)[0] + jnp.tensordot(jnp.asarray(_Y6, flat.dtype), flat[:5], axes=1)
+        dy = jnp.linalg.norm(y1_flat - y6)
+        h_rho = jnp.linalg.norm(flat[6] - flat[5]) / jnp.where(dy > 0, dy, jnp.inf)
+        stiff = jax.lax.stop_gradient(h_rho) > 0.9 * TSIT5_STABILITY
         mode, votes, against, switches = self._verdict(state, stiff, IMPLICIT, self.switch_after)
-        new_state = _State(mode, f1, jnp.array(True), votes, against, state.vector, switches)
-        dense_info = dict(y0=y0, y1=y1, k0=unravel(h * f0), k1=unravel(h * f1))
-        work = work_vector(nfe=erk.tableau.stages - 1 + recompute.astype(jnp.int32))
-        return y1, err, dense_info, new_state, work, jnp.asarray(5.0, flat0.dtype)
+        new_state = _State(mode, out.solver_state, state.implicit, votes,
+                           against, state.vector, switches)
+        coeffs = jax.vmap(unravel)(jnp.zeros((degree, y1_flat.size), y1_flat.dtype))
+        dense_info = dict(y0=y0, y1=out.y1, k=k, coeffs=coeffs, was_explicit=jnp.array(True))
+        return Attempt(out.y1, out.error, dense_info, new_state, out.result, out.work)
 
-    def _implicit_step(self, terms, t0, t1, y0, args, state):
+    def _implicit_step(self, terms, t0, t1, y0, args, state, degree):
+        out = self.implicit.attempt(terms, t0, t1, y0, args, state.implicit, False)
         flat0, unravel = ravel_pytree(y0)
-        h = jnp.asarray(t1 - t0, flat0.dtype)
-        method = self._implicit(flat0.size)
-        fresh_state = method.init(terms, t0, t1, y0, args)  # nothing carried between steps
-        y1, (err, work), dense_info, _, _ = method.step(terms, t0, t1, y0, args, fresh_state, False)
-        if isinstance(method, ROS2):  # linear dense output, as a cubic Hermite
-            slope = jax.tree.map(lambda a, b: b - a, y0, y1)
-            dense_info = dict(y0=y0, y1=y1, k0=slope, k1=slope)
-        f = lambda y: ravel_pytree(terms.vf(t0, unravel(y), args))[0]
-        _, jv = jax.jvp(f, (flat0,), (state.vector,))  # one power-iteration step
+        h = jnp.asarray(step_control(terms, t0, t1), flat0.dtype)
+        f = field(terms, args, unravel, flat0.dtype)
+        _, jv = jax.jvp(lambda y: f(t0, y), (flat0,), (state.vector,))  # power iteration
+        jv = jax.lax.stop_gradient(jv)
         rho = jnp.linalg.norm(jv)
         vector = jnp.where(rho > 0, jv / jnp.where(rho > 0, rho, 1.0), state.vector)
-        relaxed = h * rho < 0.5 * TSIT5_STABILITY
+        relaxed = jnp.abs(h) * rho < 0.5 * TSIT5_STABILITY
         mode, votes, against, switches = self._verdict(state, relaxed, EXPLICIT, self.relax_after)
-        new_state = _State(mode, state.f0, jnp.array(False), votes, against, vector, switches)
-        extra = work_vector(nfe=1, num_jvps=1, num_stiff_steps=1)
-        order = jnp.asarray(method.error_order(None), flat0.dtype)
-        return y1, err, dense_info, new_state, work + extra, order
-
+        stale = (state.explicit[0], jnp.array(False))  # Tsit5's f(t0, y0) is out of date
+        new_state = _State(mode, stale, out.solver_state, votes, against, vector, switches)
+        k = jax.vmap(unravel)(jnp.zeros((7, flat0.size), flat0.dtype))
+        dense_info = dict(y0=y0, y1=out.y1, k=k, coeffs=out.dense_info["coeffs"],
+                          was_explicit=jnp.array(False))
+        work = out.work + Work.of(nfe=1, num_jvps=1, num_stiff_steps=1)
+        return Attempt(out.y1, out.error, dense_info, new_state, out.result, work)

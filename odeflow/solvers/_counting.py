@@ -1,49 +1,77 @@
-"""A step-size controller wrapper that totals the work an odeflow solver's step reports.
-
-diffrax discards the solver state of rejected steps, so work done on a rejected step
-cannot be counted in the solver state. The controller state is not discarded: the
-solver hands each step's counts to this wrapper beside its error estimate, and the
-wrapper adds them up, accepted or rejected, before passing the plain error estimate
-on to the wrapped controller. A solver that changes method between steps
-(`AutoSwitch`) hands over the step's error order as a third element.
-"""
-
-from __future__ import annotations
+"""Counting the work of a solve: a step-size controller wrapper that totals the work
+each attempt reports (see `_protocol.py`) and hands the wrapped controller exactly
+what the solver would have handed it without reports."""
 
 import diffrax as dfx
-import jax.numpy as jnp
+import equinox as eqx
+from equinox import AbstractVar
 
-from ._stats import WORK_FIELDS
+from ._protocol import StepReport, Work
 
 
-class WorkCountingController(dfx.AbstractStepSizeController):
-    """Wraps `inner`; its state is `(inner_state, totals)` with `totals` an int array
-    ordered as `odeflow.solvers._stats.WORK_FIELDS`."""
+class _AbstractCounting(dfx.AbstractStepSizeController):
+    """Wraps `controller`; its state is `(controller's state, total Work)`."""
 
-    inner: dfx.AbstractStepSizeController
+    controller: AbstractVar[dfx.AbstractStepSizeController]
 
     def wrap(self, direction):
-        return WorkCountingController(self.inner.wrap(direction))
+        return type(self)(self.controller.wrap(direction))
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
-        tnext, inner_state = self.inner.init(terms, t0, t1, y0, dt0, args, func, error_order)
-        return tnext, (inner_state, jnp.zeros(len(WORK_FIELDS), jnp.int32))
+        tnext, state = self.controller.init(terms, t0, t1, y0, dt0, args, func, error_order)
+        return tnext, (state, Work.of())
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
+        if not isinstance(y_error, StepReport):
+            raise TypeError(
+                "odeflow's work counting needs a solver that reports its work: pass "
+                "`solver.reporting()` (an odeflow solver) to diffrax.diffeqsolve, or use "
+                "odeflow.solve, which does this"
+            )
         inner_state, totals = state
-        if len(y_error) == 3:  # a switching solver names each step's error order
-            y_error, work, error_order = y_error
-        else:
-            y_error, work = y_error
-        out = self.inner.adapt_step_size(
-            t0, t1, y0, y1_candidate, args, y_error, error_order, inner_state
+        passed = y_error if getattr(self.controller, "reads_reports", False) else y_error.error
+        keep, tprev, tnext, made_jump, inner_state, result = self.controller.adapt_step_size(
+            t0, t1, y0, y1_candidate, args, passed, error_order, inner_state
         )
-        keep, tprev, tnext, made_jump, inner_state, result = out
-        totals = totals + work.astype(jnp.int32)
-        return keep, tprev, tnext, made_jump, (inner_state, totals), result
+        return keep, tprev, tnext, made_jump, (inner_state, totals + y_error.work.as_counts()), result
 
 
-def work_totals(controller_state) -> dict:
-    """The totals of a final `WorkCountingController` state, by field name."""
-    _, totals = controller_state
-    return {name: totals[..., i] for i, name in enumerate(WORK_FIELDS)}
+class CountingController(_AbstractCounting):
+    """Counts the work of a solve with a non-adaptive controller (e.g. constant steps)."""
+
+    controller: dfx.AbstractStepSizeController
+
+
+class AdaptiveCountingController(_AbstractCounting, dfx.AbstractAdaptiveStepSizeController):
+    """Counts the work of a solve with an adaptive controller; exposes its tolerances,
+    which diffrax hands to implicit solvers that take theirs from the controller."""
+
+    controller: dfx.AbstractAdaptiveStepSizeController
+
+    @property
+    def rtol(self):
+        return self.controller.rtol
+
+    @property
+    def atol(self):
+        return self.controller.atol
+
+    @property
+    def norm(self):
+        return self.controller.norm
+
+
+def count_work(controller: dfx.AbstractStepSizeController) -> _AbstractCounting:
+    """`controller` wrapped to total the work of a solve. Use with a solver made by
+    `solver.reporting()`; after `diffrax.diffeqsolve(..., saveat=SaveAt(...,
+    controller_state=True))`, `work_totals(sol.controller_state)` gives the totals.
+    `odeflow.solve` does all of this itself."""
+    if isinstance(controller, dfx.AbstractAdaptiveStepSizeController):
+        return AdaptiveCountingController(controller)
+    return CountingController(controller)
+
+
+def work_totals(controller_state) -> Work:
+    """The total `Work` in a final counting-controller state."""
+    return controller_state[1]
+

@@ -1,20 +1,21 @@
-"""Linearising the vector field: by automatic differentiation, or by a term's own
-(possibly approximate) Jacobian-vector product, such as the generalised Gauss-Newton
-product of a gradient flow."""
+"""The vector field as odeflow's implicit solvers see it, and its linearisation: by
+automatic differentiation, or by a term's own (possibly approximate) Jacobian-vector
+product, such as the Gauss-Newton product of a gradient flow.
+
+The solvers work on any term with a scalar control (an ODE, also the adjoint system
+diffrax's `BacksolveAdjoint` integrates backwards): over a step the increment of the
+state is `h * f(t, y)`, with `h = terms.contr(t0, t1)` the signed step (negative when
+time runs backwards) and `f = terms.vf_prod(t, y, args, 1)` the field per unit
+control, in the time diffrax steps in."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import diffrax as dfx
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
-from diffrax._term import WrapTerm  # not exported; diffeqsolve wraps every term
 from jax.flatten_util import ravel_pytree
-
-from ._krylov import cg, gmres
 
 
 class LinearizedTerm(dfx.ODETerm):
@@ -24,100 +25,45 @@ class LinearizedTerm(dfx.ODETerm):
     of `v` with the Jacobian of `f` or an approximation of it. Linearly implicit
     (Rosenbrock-W) and Newton-type solvers use it in place of `jax.linearize`; a
     W-method keeps its order with any approximation, a Newton iteration its fixed
-    point (only the convergence rate changes)."""
+    point (only the convergence rate changes). Derivatives of a solve (`jax.grad`)
+    always use the exact Jacobian."""
 
     linearize_fn: Callable | None = None
 
 
-def ode_term(terms):
-    """`(term, direction)`: the plain ODE term inside diffeqsolve's time-direction
-    wrapper. Anything else (an adjoint term of diffrax's `BacksolveAdjoint`) raises:
-    odeflow's implicit solvers treat the vector field as a y-shaped derivative."""
-    own, direction = terms, 1
-    if isinstance(own, WrapTerm):
-        own, direction = own.term, own.direction
-    if not isinstance(own, dfx.ODETerm):
+def step_control(terms, t0, t1):
+    """The signed step `h` over [t0, t1] of a term with a scalar control."""
+    control = terms.contr(t0, t1)
+    if not (isinstance(control, (int, float)) or jnp.ndim(control) == 0):
         raise TypeError(
-            f"odeflow's implicit, Rosenbrock and switching solvers need a plain ODE term, "
-            f"got {type(own).__name__}; for gradients use gradient='checkpoint' (or "
-            "'direct'/'forward') rather than 'backsolve', or pass a diffrax solver "
-            "instance such as diffrax.Kvaerno5()"
+            "odeflow's implicit, Rosenbrock and switching solvers solve ODEs, whose "
+            f"control is a scalar step; got a control of shape {jnp.shape(control)}. "
+            "Use a diffrax solver for controlled or stochastic differential equations"
         )
-    return own, direction
+    return control
+
+
+def field(terms, args, unravel, dtype) -> Callable:
+    """`f(t, y_flat) -> flat`: the field per unit control."""
+    one = jnp.ones((), dtype)
+    return lambda t, y: ravel_pytree(terms.vf_prod(t, unravel(y), args, one))[0]
+
+
+def _own(terms):
+    """The user's `LinearizedTerm` inside diffeqsolve's time-direction wrapper (a
+    diffrax `WrapTerm` with fields `term` and `direction`), or `None`."""
+    inner = getattr(terms, "term", None)
+    if isinstance(inner, LinearizedTerm) and inner.linearize_fn is not None:
+        return inner
+    return None
 
 
 def linearize(terms, t, y_flat, unravel, args):
-    """`(f(t, y), jvp)` on flat vectors at `y_flat` (one evaluation of `f`).
-
-    For ODE terms integrated forward in time: the implicit and Rosenbrock solvers
-    treat the vector field as a y-shaped derivative. A time-reversed solve raises at
-    run time, an adjoint term (diffrax's `BacksolveAdjoint`) at trace time."""
-    own, direction = ode_term(terms)
-    if isinstance(own, LinearizedTerm) and own.linearize_fn is not None:
-        f_tree, jvp_tree = own.linearize_fn(t * direction, unravel(y_flat), args)
-        f0, jvp = ravel_pytree(f_tree)[0], lambda v: ravel_pytree(jvp_tree(unravel(v)))[0]
-    else:
-        f = lambda y: ravel_pytree(terms.vf(t, unravel(y), args))[0]
-        f0, jvp = jax.linearize(f, y_flat)
-    f0 = eqx.error_if(f0, jnp.asarray(direction) != 1,
-                      "odeflow's implicit and Rosenbrock solvers integrate forward in time "
-                      "only (t1 > t0)")
-    return f0, jvp
-
-
-LINEAR_SOLVERS = ("dense", "gmres", "cg")
-
-
-def check_linear_solver(name: str) -> None:
-    if name not in LINEAR_SOLVERS:
-        raise ValueError(
-            f"unknown linear_solver {name!r}; use one of {', '.join(LINEAR_SOLVERS)}"
-        )
-
-
-def check_krylov_memory(linear_solver: str, krylov_memory: int) -> None:
-    if not isinstance(krylov_memory, int) or krylov_memory < 0:
-        raise ValueError(f"krylov_memory must be an integer >= 0, got {krylov_memory!r}")
-    if krylov_memory and linear_solver != "cg":
-        raise ValueError(
-            "krylov_memory (a recycled L-BFGS preconditioner) needs linear_solver='cg'; "
-            f"got linear_solver={linear_solver!r}, so set krylov_memory=0"
-        )
-
-
-def shifted_solver(kind, jvp, n, hg, dtype, rtol, max_iters, *, memory=None, jacobian=None):
-    """Solver for the matrix I - hg J of implicit and Rosenbrock steps.
-
-    Returns `(solve, setup_work)`: `solve(b, observed=None) -> (x, matvecs,
-    observed)`, and the work of building it (`"dense"`: one Jacobian from `n`
-    products, none if `jacobian` is given, and one LU factorisation;
-    `"gmres"`/`"cg"`: none, each solve costs `matvecs` Jacobian-vector products).
-
-    With `"cg"`, a `SecantMemory` as `memory` preconditions every solve (L-BFGS
-    from earlier solves' directions), and a `SecantMemory` passed as `observed`
-    collects this solve's directions and comes back updated."""
-    if kind == "dense":
-        work = dict(num_factorizations=1)
-        if jacobian is None:
-            jacobian = jax.vmap(jvp, out_axes=1)(jnp.eye(n, dtype=dtype))
-            work["num_jacobians"] = 1
-        lu = jsl.lu_factor(jnp.eye(n, dtype=dtype) - hg * jacobian)
-        solve = lambda b, observed=None: (jsl.lu_solve(lu, b), jnp.zeros((), jnp.int32), observed)
-        return solve, work
-    matvec = lambda v: v - hg * jvp(v)
-    if kind == "gmres":
-
-        def solve(b, observed=None):
-            x, used, _ = gmres(matvec, b, rtol=rtol, max_iters=max_iters)
-            return x, used, observed
-
-        return solve, {}
-    precondition = None if memory is None else memory.inverse(hg)
-
-    def solve(b, observed=None):
-        observe = None if observed is None else (lambda mem, p, ap, ok: mem.remember(p, ap, hg, ok))
-        x, used, _, observed = cg(matvec, b, rtol=rtol, max_iters=max_iters,
-                                  precondition=precondition, observe=observe, observed=observed)
-        return x, used, observed
-
-    return solve, {}
+    """`(f(t, y), jvp)` on flat vectors at `y_flat` (one evaluation of `f`), with the
+    term's own linearisation where it brings one."""
+    own = _own(terms)
+    if own is not None:
+        f_tree, jvp_tree = own.linearize_fn(t * terms.direction, unravel(y_flat), args)
+        flat = lambda tree: ravel_pytree(tree)[0]
+        return flat(f_tree), lambda v: flat(jvp_tree(unravel(v)))
+    return jax.linearize(lambda y: field(terms, args, unravel, y_flat.dtype)(t, y), y_flat)

@@ -16,6 +16,11 @@ damping, Martens 2010). With the Gauss-Newton matrix G in place of ∇²L it is 
 Levenberg-Marquardt step with λ = 1/h; PTC and Levenberg-Marquardt differ only in the
 rule that updates λ (residual reduction here, the gain ratio of the quadratic model
 there; see `odeflow.training.levenberg_marquardt`).
+
+The step reports the residual norms ‖f(y0)‖, ‖f(y1)‖ (`StepReport.extra`) for
+`SERController`, and a local error estimate ½h(f(y1) - f(y0)) (that of implicit
+Euler), so under an error-based controller such as `diffrax.PIDController` the same
+solver is a first-order linearly implicit integrator.
 """
 
 from __future__ import annotations
@@ -24,93 +29,87 @@ from typing import ClassVar
 
 import diffrax as dfx
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._linearize import check_linear_solver, linearize
-from ._reuse import CarriedWork, check_reuse
-from ._stats import work_vector
+from ._interpolation import PolynomialInterpolation, coefficients
+from ._linear import CG, AbstractLinearSolver, as_linear_solver
+from ._linearize import field, linearize, step_control
+from ._protocol import AbstractCountedSolver, Attempt, StepReport, Work
 
 
-class PseudoTransient(dfx.AbstractAdaptiveSolver):
-    """Pseudo-transient continuation with SER step growth. Runs under
-    `odeflow.solve` / `gradient_flow` with its own step-size rule
-    (`SERController`), not an error estimate: use it to reach an equilibrium (a
-    minimum of the loss), not to follow the trajectory. Registered as `"ptc"`
-    (matrix-free CG), `"ptc-gmres"` and `"ptc-dense"`.
+def _rms(x):
+    return jnp.sqrt(jnp.mean(x**2))
+
+
+class PseudoTransient(AbstractCountedSolver):
+    """Pseudo-transient continuation. Its default step-size controller is
+    `SERController` (the step grows as the residual falls; the solve steps to `t1`
+    once the residual is below `atol + rtol * ‖f(y0)‖`): use it to reach an
+    equilibrium (a minimum of the loss), not to follow the trajectory. Registered as
+    `"ptc"` (matrix-free CG), `"ptc-gmres"` and `"ptc-dense"`.
 
     **Arguments:**
 
-    - `linear_solver`, `krylov_rtol`, `krylov_max_iters`, `krylov_memory`,
-      `jacobian_every`: as for `ROS2` (reuse across steps).
-    - `max_growth`: largest step-size increase per step.
-    - `min_growth`: smallest increase after an accepted step (> 1 guarantees the
-      step reaches Newton's regime even where the residual stagnates).
-    - `reject_growth`: a step is rejected and the step size quartered when ‖f‖ grows
-      by more than this factor or becomes non-finite.
-    - `steady_rtol`, `steady_atol`: the steady state is reached when
-      rms(f(y)) <= steady_atol + steady_rtol * rms(f(y0)); the controller then steps
-      straight to `t1` (pseudo-time carries no meaning). `None` takes the
-      controller tolerances `rtol`, `atol` given to `odeflow.solve`.
-    - `report_work`: set by `odeflow.solve` (see `ESDIRK`).
+    - `linear_solver`: `CG(rtol=1e-2)` by default (symmetric Jacobians: gradient
+      flows), `GMRES(...)` or `Dense(...)`; reuse across steps as for `ROS2`.
+    - `max_growth`, `min_growth`, `reject_growth`: the settings of its default
+      controller (see `SERController`).
+    - `report`: set by `odeflow.solve`; `SERController` needs it (it reads the
+      residuals from the step report).
     """
 
-    linear_solver: str = eqx.field(static=True, default="cg")
-    krylov_rtol: float = 1e-2
-    krylov_max_iters: int = eqx.field(static=True, default=50)
-    krylov_memory: int = eqx.field(static=True, default=0)
-    jacobian_every: int = eqx.field(static=True, default=1)
+    linear_solver: AbstractLinearSolver = eqx.field(default=CG(), converter=as_linear_solver)
     max_growth: float = 10.0
     min_growth: float = 1.2
     reject_growth: float = 2.0
-    steady_rtol: float | None = None
-    steady_atol: float | None = None
-    report_work: bool = eqx.field(static=True, default=False)
+    report: bool = eqx.field(static=True, default=False)
 
     term_structure: ClassVar = dfx.AbstractTerm
-    interpolation_cls: ClassVar = dfx.LocalLinearInterpolation
-
-    def __check_init__(self):
-        check_linear_solver(self.linear_solver)
-        check_reuse(self.linear_solver, self.krylov_memory, self.jacobian_every)
+    interpolation_cls: ClassVar = PolynomialInterpolation
 
     def order(self, terms):
         return 1
 
     def error_order(self, terms):
-        return 1
+        return 2
 
     def init(self, terms, t0, t1, y0, args):
-        initial = jnp.asarray(jnp.nan)  # rms(f(y0)), filled in by the first step
-        carried = CarriedWork.empty(y0, self)
-        return initial, carried
+        flat = ravel_pytree(y0)[0]
+        return self.linear_solver.carry_init(flat.size, flat.dtype)
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
 
-    def controller(self) -> "SERController":
-        return SERController(self.max_growth, self.min_growth, self.reject_growth)
+    def default_controller(self, rtol, atol, norm) -> "SERController":
+        del norm
+        return SERController(rtol, atol, self.max_growth, self.min_growth, self.reject_growth)
 
-    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+    def adjoint_problem(self, adjoint):
+        if isinstance(adjoint, dfx.BacksolveAdjoint):
+            return ("pseudo-transient continuation follows no trajectory that a backward "
+                    "solve could retrace; differentiate through its steps "
+                    "(diffrax.RecursiveCheckpointAdjoint, gradient='checkpoint') or, at "
+                    "a steady state, with diffrax.ImplicitAdjoint()")
+        return None
+
+    def attempt(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        del made_jump
         y0_flat, unravel = ravel_pytree(y0)
         dtype = y0_flat.dtype
-        h = jnp.asarray(t1 - t0, dtype)
-        initial, carried = solver_state
+        h = jnp.asarray(step_control(terms, t0, t1), dtype)
         f0, jvp = linearize(terms, t0, y0_flat, unravel, args)
-        carried, solve, work = carried.shifted_solver(self, jvp, y0_flat.size, h, dtype)
-        k, jvps, memory = solve(f0, carried.memory)  # (I - hJ) k = f0, δ = h k
-        y1 = unravel(y0_flat + h * k)
-        f1 = ravel_pytree(terms.vf(t1, y1, args))[0]
-        rms = lambda x: jnp.sqrt(jnp.mean(x**2))
-        initial = jnp.where(jnp.isnan(initial), rms(f0), initial).astype(dtype)
-        rtol = 1e-6 if self.steady_rtol is None else self.steady_rtol
-        atol = 1e-9 if self.steady_atol is None else self.steady_atol
-        steady = rms(f1) <= atol + rtol * initial
-        residuals = (rms(f0), rms(f1), steady)
-        if self.report_work:
-            residuals = (residuals, work_vector(nfe=2, num_jvps=jvps, num_linear_solves=1, **work))
-        state = (initial, carried.remembering(memory))
-        return y1, residuals, dict(y0=y0, y1=y1), state, dfx.RESULTS.successful
+        prepared = self.linear_solver.prepare(jvp, y0_flat.size, h, dtype, solver_state)
+        k, solve_work, carried = prepared.solve(f0, prepared.carried)  # (I - hJ) k = f0
+        y1_flat = y0_flat + h * k
+        f1 = field(terms, args, unravel, dtype)(t1, y1_flat)
+        err = 0.5 * h * (f1 - f0)
+        dense_info = dict(y0=y0, coeffs=coefficients(np.ones((1, 1)), [h * k], unravel))
+        work = prepared.work + solve_work + Work.of(nfe=2)
+        return Attempt(unravel(y1_flat), unravel(err), dense_info, carried,
+                       dfx.RESULTS.successful, work, extra=(_rms(f0), _rms(f1)))
 
 
 class SERController(dfx.AbstractStepSizeController):
@@ -118,13 +117,20 @@ class SERController(dfx.AbstractStepSizeController):
     ‖f(y0)‖ / ‖f(y1)‖ clipped to [`min_growth`, `max_growth`] (the floor keeps a
     stagnating or slowly rising residual from freezing the step size); a step whose
     residual rose more than `reject_growth` times or is not finite is rejected and
-    the step quartered; once the solver reports the steady
-    state the next step goes to the end of the interval. Needs
-    `y_error = (‖f(y0)‖, ‖f(y1)‖, steady)`, as `PseudoTransient` returns."""
+    the step quartered. Once the residual is below `atol + rtol * ‖f(y0)‖` (RMS
+    norms) the next step goes to the end of the interval.
 
+    It reads the residual norms from the solver's `StepReport` (`PseudoTransient`
+    with `report=True`; `odeflow.solve` sets it). Needs the first step `dt0`.
+    """
+
+    rtol: float = 1e-6
+    atol: float = 1e-9
     max_growth: float = 10.0
     min_growth: float = 1.2
     reject_growth: float = 2.0
+
+    reads_reports: ClassVar[bool] = True
 
     def wrap(self, direction):
         return self
@@ -132,11 +138,18 @@ class SERController(dfx.AbstractStepSizeController):
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
         if dt0 is None:
             raise ValueError("pseudo-transient continuation needs dt0, the first pseudo-time step")
-        return t0 + dt0, None
+        return t0 + dt0, jnp.asarray(jnp.nan, ravel_pytree(y0)[0].dtype)  # ‖f(y0)‖: first step
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
-        before, after, steady = y_error
-        steady = jnp.asarray(steady) != 0  # diffrax passes error leaves through jnp.where
+        if not isinstance(y_error, StepReport) or y_error.extra is None:
+            raise TypeError(
+                "SERController steps by the residual norms in PseudoTransient's step "
+                "report: pass PseudoTransient(...).reporting() to diffrax.diffeqsolve "
+                "(odeflow.solve does this)"
+            )
+        before, after = jax.lax.stop_gradient(y_error.extra)  # steps are not differentiated
+        initial = jnp.where(jnp.isnan(state), before, state).astype(state.dtype)
+        steady = after <= self.atol + self.rtol * initial
         ok = jnp.isfinite(after) & (after <= self.reject_growth * before)
         ratio = before / jnp.where(after > 0, after, jnp.finfo(jnp.result_type(after)).tiny)
         factor = jnp.clip(ratio, self.min_growth, self.max_growth)
@@ -144,4 +157,4 @@ class SERController(dfx.AbstractStepSizeController):
         next_t0 = jnp.where(ok, t1, t0)
         next_dt = jnp.where(ok, dt * factor, 0.25 * dt)
         next_t1 = jnp.where(ok & steady, jnp.inf, next_t0 + next_dt)  # diffrax clips to t1
-        return ok, next_t0, next_t1, False, state, dfx.RESULTS.successful
+        return ok, next_t0, next_t1, False, initial, dfx.RESULTS.successful

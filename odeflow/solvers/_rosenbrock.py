@@ -6,18 +6,17 @@ one linear solve each with the same matrix W = I - γhJ, γ = 1 + 1/√2; second
 for any matrix J (a W-method), L-stable with the exact Jacobian, no Newton iteration.
 The embedded first-order solution y0 + h k1 gives the error estimate.
 
-With `linear_solver="cg"` or `"gmres"` the matrix is never formed: Krylov solves on
+With a Krylov linear solver the matrix is never formed: Krylov solves on
 Jacobian-vector products (for a gradient flow, J = -∇²L and W = I + γh∇²L is
 symmetric; products are forward-over-reverse Hessian-vector products, or
 Gauss-Newton products, which make W positive definite). CG is truncated at negative
-curvature and at `krylov_max_iters`; an inexact solve is an approximate W, which the
+curvature and at its iteration cap; an inexact solve is an approximate W, which the
 error estimate then controls.
 
-Work carried across steps (in the solver state, see `CarriedWork`): with
-`jacobian_every=k` the dense Jacobian is evaluated only every k accepted steps (a
-W-method keeps its order with a stale Jacobian; the factorisation is redone as h
-changes), and with `krylov_memory=m` conjugate gradients is preconditioned by an
-L-BFGS matrix from the last m directions of earlier solves (`SecantMemory`).
+Dense output: y(t0 + θh) = y0 + h (β1(θ) k1 + β2(θ) k2) with β2 = θ(θ/2 - γ)/(1 - 2γ)
+and β1 = θ + β2, second order with the exact Jacobian (first order with another J)
+and equal to the step at θ = 1. The stages are filtered by W⁻¹, so the interpolant
+stays bounded across stiff transients where one built from f(y0) would not.
 """
 
 from __future__ import annotations
@@ -27,50 +26,44 @@ from typing import ClassVar
 import diffrax as dfx
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._linearize import check_linear_solver, linearize
-from ._reuse import CarriedWork, check_reuse
-from ._stats import work_vector
+from ._interpolation import PolynomialInterpolation, coefficients
+from ._linear import AbstractLinearSolver, Dense, as_linear_solver
+from ._linearize import field, linearize, step_control
+from ._protocol import AbstractCountedSolver, Attempt, Work
 
 GAMMA = 1.0 + 2.0**-0.5
+_BETA2 = np.array([-GAMMA, 0.5]) / (1.0 - 2.0 * GAMMA)  # coefficients of θ, θ²
+DENSE = np.array([np.array([1.0, 0.0]) + _BETA2, _BETA2])  # rows: k1, k2; columns: θ, θ²
 
 
-class ROS2(dfx.AbstractAdaptiveSolver):
+class ROS2(AbstractCountedSolver):
     """Rosenbrock-W method ROS2 with exact work counts.
 
     **Arguments:**
 
-    - `linear_solver`: `"dense"` (Jacobian from products, LU; any problem),
-      `"gmres"` (matrix-free, any problem) or `"cg"` (matrix-free conjugate
-      gradients; symmetric Jacobians such as gradient flows).
-    - `krylov_rtol`, `krylov_max_iters`: Krylov stopping rule (relative residual,
-      products per solve). There is no Newton iteration to correct an inexact solve,
-      so the default is tight; gradient flows tolerate far looser solves
-      (`"ros2-cg"` uses 1e-2).
-    - `krylov_memory`: with `"cg"`, how many directions of earlier CG solves
-      precondition the next ones (L-BFGS; 0: unpreconditioned).
-    - `jacobian_every`: with `"dense"`, evaluate the Jacobian every this many
-      accepted steps and reuse it in between (1: every step).
-    - `report_work`: set by `odeflow.solve` (see `ESDIRK`).
+    - `linear_solver`: `Dense()` (Jacobian from products, LU; any problem;
+      `Dense(jacobian_every=k)` reuses it for k accepted steps), `GMRES(...)`
+      (matrix-free, any problem) or `CG(...)` (matrix-free conjugate gradients;
+      symmetric Jacobians such as gradient flows; `CG(memory=m)` recycles
+      directions as a preconditioner). There is no Newton iteration to correct an
+      inexact solve, so Krylov solves should be tight; gradient flows tolerate far
+      looser ones (`"ros2-cg"` uses `CG(rtol=1e-2)`).
+    - `report`: set by `odeflow.solve` (see `ESDIRK`).
 
     The Jacobian is the term's own approximation where it brings one
     (`LinearizedTerm`, e.g. a Gauss-Newton product), else automatic differentiation.
     """
 
-    linear_solver: str = eqx.field(static=True, default="dense")
-    krylov_rtol: float = 1e-6
-    krylov_max_iters: int = eqx.field(static=True, default=50)
-    krylov_memory: int = eqx.field(static=True, default=0)
-    jacobian_every: int = eqx.field(static=True, default=1)
-    report_work: bool = eqx.field(static=True, default=False)
+    linear_solver: AbstractLinearSolver = eqx.field(default=Dense(), converter=as_linear_solver)
+    report: bool = eqx.field(static=True, default=False)
 
     term_structure: ClassVar = dfx.AbstractTerm
-    interpolation_cls: ClassVar = dfx.LocalLinearInterpolation
+    interpolation_cls: ClassVar = PolynomialInterpolation
 
-    def __check_init__(self):
-        check_linear_solver(self.linear_solver)
-        check_reuse(self.linear_solver, self.krylov_memory, self.jacobian_every)
+    dense_degree: ClassVar[int] = 2
 
     def order(self, terms):
         return 2
@@ -79,27 +72,25 @@ class ROS2(dfx.AbstractAdaptiveSolver):
         return 2
 
     def init(self, terms, t0, t1, y0, args):
-        return CarriedWork.empty(y0, self)
+        flat = ravel_pytree(y0)[0]
+        return self.linear_solver.carry_init(flat.size, flat.dtype)
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
 
-    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+    def attempt(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        del made_jump
         y0_flat, unravel = ravel_pytree(y0)
         dtype = y0_flat.dtype
-        h = jnp.asarray(t1 - t0, dtype)
+        h = jnp.asarray(step_control(terms, t0, t1), dtype)
         f0, jvp = linearize(terms, t0, y0_flat, unravel, args)  # J at (t0, y0)
-        carried, solve, work = solver_state.shifted_solver(
-            self, jvp, y0_flat.size, h * GAMMA, dtype
-        )
-        k1, jvps1, memory = solve(f0, carried.memory)
-        f1 = ravel_pytree(terms.vf(t0 + h, unravel(y0_flat + h * k1), args))[0]
-        k2, jvps2, memory = solve(f1 - 2.0 * k1, memory)
+        prepared = self.linear_solver.prepare(jvp, y0_flat.size, h * GAMMA, dtype, solver_state)
+        k1, work1, carried = prepared.solve(f0, prepared.carried)
+        f1 = field(terms, args, unravel, dtype)(t1, y0_flat + h * k1)
+        k2, work2, carried = prepared.solve(f1 - 2.0 * k1, carried)
         y1_flat = y0_flat + h * (1.5 * k1 + 0.5 * k2)
         err = 0.5 * h * (k1 + k2)
-        y1, y_error = unravel(y1_flat), unravel(err)
-        if self.report_work:
-            counts = work_vector(nfe=2, num_jvps=jvps1 + jvps2, num_linear_solves=2, **work)
-            y_error = (y_error, counts)
-        state = carried.remembering(memory)
-        return y1, y_error, dict(y0=y0, y1=y1), state, dfx.RESULTS.successful
+        dense_info = dict(y0=y0, coeffs=coefficients(DENSE, [h * k1, h * k2], unravel))
+        work = prepared.work + work1 + work2 + Work.of(nfe=2)
+        return Attempt(unravel(y1_flat), unravel(err), dense_info, carried,
+                       dfx.RESULTS.successful, work)

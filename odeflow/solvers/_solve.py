@@ -1,15 +1,20 @@
-"""`odeflow.solve`: a thin layer over `diffrax.diffeqsolve` that also counts work."""
+"""`odeflow.solve`: a thin layer over `diffrax.diffeqsolve` that also counts work.
+
+Everything solver-specific comes from the solver (`AbstractCountedSolver`): its
+default step-size controller, the adjoints it supports, statistics from its final
+state. Counting changes no step: the solver hands the controller a `StepReport`
+and a counting wrapper passes the controller the error it would have seen anyway.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
+import optimistix as optx
 from jaxtyping import Array, Bool, PyTree
 
 from .._checks import (
@@ -20,15 +25,12 @@ from .._checks import (
     check_tolerances,
     check_vector_field,
 )
-from ._auto import AutoSwitch
-from ._counting import WorkCountingController, work_totals
-from ._erk import ERK
-from ._esdirk import ESDIRK
+from ._counting import count_work, work_totals
 from ._linearize import LinearizedTerm
-from ._pseudo_transient import PseudoTransient
-from ._rosenbrock import ROS2
+from ._newton import FROM_CONTROLLER
+from ._protocol import AbstractCountedSolver, Work
 from ._registry import get_solver, is_adaptive
-from ._stats import NOT_COUNTED, SolverStats
+from ._stats import NOT_COUNTED, Result, SolverStats
 
 
 class Solution(eqx.Module):
@@ -36,15 +38,19 @@ class Solution(eqx.Module):
 
     - `ts`, `ys`: save times and states (as `diffrax.Solution.ts`/`.ys`).
     - `stats`: `SolverStats` with exact work counts.
-    - `result`: a `diffrax.RESULTS` code; `success` is `result == successful`.
+    - `result`: the outcome, a `diffrax.RESULTS` code that prints in words;
+      `success` is `result == diffrax.RESULTS.successful`, `status` its words.
     - `event_mask`: which event fired (as `diffrax.Solution.event_mask`), or `None`.
+    - `interpolation`: with `SaveAt(dense=True)`, the dense output over the whole
+      interval (`evaluate(t)`), else `None`.
     """
 
     ts: Any
     ys: Any
     stats: SolverStats
-    result: dfx.RESULTS
+    result: Result
     event_mask: Any = None
+    interpolation: dfx.DenseInterpolation | None = None
 
     @property
     def success(self) -> Bool[Array, "..."]:
@@ -52,49 +58,89 @@ class Solution(eqx.Module):
 
     @property
     def status(self) -> str:
-        """A readable status (unbatched solutions only)."""
-        return "successful" if bool(self.success) else str(self.result)
+        """The outcome in words (`successful`, `max_steps_reached: ...`; for a batch,
+        one per sample)."""
+        return str(self.result)
+
+    def evaluate(self, t0, t1=None) -> PyTree:
+        """The dense solution at `t0` (or its increment from `t0` to `t1`); needs
+        `saveat=diffrax.SaveAt(dense=True)`."""
+        if self.interpolation is None:
+            raise ValueError("evaluate needs the dense output: solve with saveat=diffrax.SaveAt(dense=True)")
+        return self.interpolation.evaluate(t0, t1)
 
 
-def _controller(solver, rtol, atol, dt0, norm):
-    if isinstance(solver, PseudoTransient):
-        return solver.controller()
-    if is_adaptive(solver):
-        kwargs = {} if norm is None else {"norm": norm}
-        return dfx.PIDController(rtol=rtol, atol=atol, **kwargs)
-    if dt0 is None:
+def initial_step(vector_field, t0, t1, y0, args, error_order, rtol, atol, norm=None):
+    """First step size by Hairer, Nørsett & Wanner (1993), section II.4: two
+    vector-field evaluations, at (t0, y0) and one explicit Euler step away, measured
+    in the controller's norm. Signed like `t1 - t0`."""
+    norm = optx.rms_norm if norm is None else norm
+    direction = jnp.sign(jnp.asarray(t1 - t0, jnp.result_type(*jax.tree.leaves(y0))))
+    scale = jax.tree.map(lambda y: atol + rtol * jnp.abs(y), y0)
+    scaled = lambda tree: norm(jax.tree.map(lambda x, s: x / s, tree, scale))
+    f0 = vector_field(t0, y0, args)
+    d0, d1 = scaled(y0), scaled(f0)
+    small = (d0 < 1e-5) | (d1 < 1e-5)
+    h0 = jnp.where(small, 1e-6, 0.01 * d0 / jnp.where(small, 1.0, d1))
+    f1 = vector_field(t0 + direction * h0, jax.tree.map(lambda y, f: y + direction * h0 * f, y0, f0), args)
+    d2 = scaled(jax.tree.map(lambda a, b: a - b, f1, f0)) / h0
+    largest = jnp.maximum(d1, d2)
+    h1 = jnp.where(largest <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
+                   (0.01 / jnp.where(largest <= 1e-15, 1.0, largest)) ** (1.0 / error_order))
+    return jax.lax.stop_gradient(direction * jnp.minimum(100 * h0, h1))
+
+
+def _with_newton_tolerances(solver, rtol, atol, norm):
+    """An implicit solver whose Newton tolerances wait for the controller's gets
+    `rtol`, `atol` and `norm` (diffrax does this itself for adaptive controllers)."""
+    if not isinstance(solver, dfx.AbstractImplicitSolver):
+        return solver
+    given = {"rtol": rtol, "atol": atol, "norm": optx.rms_norm if norm is None else norm}
+    waiting = [k for k in given if getattr(solver.root_finder, k) is FROM_CONTROLLER]
+    return eqx.tree_at(lambda s: [getattr(s.root_finder, k) for k in waiting], solver,
+                       [given[k] for k in waiting])
+
+
+def default_controller(solver, rtol, atol, norm, dt0):
+    """The step-size controller of `solve` when none is given."""
+    if isinstance(solver, AbstractCountedSolver):
+        controller = solver.default_controller(rtol, atol, norm)
+    elif is_adaptive(solver):
+        controller = dfx.PIDController(rtol=rtol, atol=atol, **({} if norm is None else {"norm": norm}))
+    else:
+        controller = dfx.ConstantStepSize()
+    if isinstance(controller, dfx.ConstantStepSize) and dt0 is None:
         raise ValueError(
             f"{type(solver).__name__} has no error estimate, so it needs a fixed step: "
             "pass dt0 (e.g. dt0=0.01) or choose an adaptive solver such as 'tsit5'"
         )
-    return dfx.ConstantStepSize()
+    return controller
 
 
-def initial_step(vector_field, t0, y0, args, error_order, rtol, atol):
-    """Initial step size by Hairer, Norsett & Wanner (1993), section II.4: two
-    vector-field evaluations, at (t0, y0) and one explicit Euler step away."""
-    y0_flat, unravel = ravel_pytree(y0)
-    f = lambda t, y: ravel_pytree(vector_field(t, unravel(y), args))[0]
-    scale = atol + rtol * jnp.abs(y0_flat)
-    rms = lambda x: jnp.sqrt(jnp.mean((x / scale) ** 2))
-    f0 = f(t0, y0_flat)
-    d0, d1 = rms(y0_flat), rms(f0)
-    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-30))
-    f1 = f(t0 + h0, y0_flat + h0 * f0)
-    d2 = rms(f1 - f0) / h0
-    h1 = jnp.where(
-        jnp.maximum(d1, d2) <= 1e-15,
-        jnp.maximum(1e-6, h0 * 1e-3),
-        (0.01 / jnp.maximum(d1, d2)) ** (1.0 / error_order),
-    )
-    return jax.lax.stop_gradient(jnp.minimum(100 * h0, h1))
+def check_adjoint(solver, adjoint) -> None:
+    """Raise, naming what works, if `solver` cannot run under `adjoint`."""
+    problem = solver.adjoint_problem(adjoint) if isinstance(solver, AbstractCountedSolver) else None
+    if problem is not None:
+        raise ValueError(f"{type(adjoint).__name__} does not work with {type(solver).__name__}: {problem}")
 
 
-def _saveat(saveat: dfx.SaveAt | None, solver_state: bool) -> dfx.SaveAt:
-    saveat = dfx.SaveAt(t1=True) if saveat is None else saveat
-    return dfx.SaveAt(
-        subs=saveat.subs, dense=saveat.dense, controller_state=True, solver_state=solver_state
-    )
+FORWARD_MODE_FIX = (
+    "forward-mode differentiation (jax.jvp, jax.jacfwd) cannot go through "
+    "diffrax.RecursiveCheckpointAdjoint, the default adjoint: solve with "
+    "adjoint=diffrax.ForwardMode() (or diffrax.DirectAdjoint(), which also supports "
+    "reverse mode; gradient='forward' or 'direct' in an ODEBlock)"
+)
+
+
+def diffeqsolve(*args, **kwargs) -> dfx.Solution:
+    """`diffrax.diffeqsolve`, with JAX's error for forward-mode differentiation
+    through a reverse-mode adjoint replaced by one that names the fix."""
+    try:
+        return dfx.diffeqsolve(*args, **kwargs)
+    except TypeError as err:
+        if "forward-mode autodiff (jvp) to a custom_vjp" in str(err):
+            raise TypeError(FORWARD_MODE_FIX) from err
+        raise
 
 
 def solve(
@@ -123,50 +169,59 @@ def solve(
 
     - `vector_field`: `f(t, y, args)` returning a pytree shaped like `y`.
     - `y0`: initial state, any pytree of float arrays.
-    - `t0`, `t1`: integration interval, `t1 > t0`.
+    - `t0`, `t1`: integration interval; `t1 < t0` integrates backwards in time.
     - `solver`: a diffrax solver or a registered name (`odeflow.solvers.solver_names()`);
       the default `"auto"` switches between Tsit5 and Kvaerno3 as stiffness demands.
-    - `rtol`, `atol`: tolerances of the PID step-size controller (adaptive solvers).
-    - `dt0`: initial step (adaptive solvers; `None` selects it, costing 2 evaluations)
-      or the fixed step (solvers without an error estimate, e.g. `"euler"`).
-    - `saveat`: a `diffrax.SaveAt`; default saves at `t1` only.
+    - `rtol`, `atol`: tolerances of the step-size controller (and of the Newton
+      iterations of implicit solvers).
+    - `dt0`: initial step, signed like `t1 - t0` (adaptive solvers; `None` selects
+      it, costing 2 evaluations) or the fixed step (solvers without an error
+      estimate, e.g. `"euler"`).
+    - `saveat`: a `diffrax.SaveAt`; default saves at `t1` only. `SaveAt(dense=True)`
+      keeps the dense output (`Solution.evaluate`).
     - `max_steps`: cap on attempted steps.
     - `throw`: raise on failure; with `False` the partial solution and its stats come
       back with a failing `result`.
-    - `args`, `event`, `adjoint`: passed to `diffrax.diffeqsolve`.
+    - `args`, `event`: passed to `diffrax.diffeqsolve`.
+    - `adjoint`: a diffrax adjoint (default `diffrax.RecursiveCheckpointAdjoint()`,
+      reverse mode; `diffrax.ForwardMode()` for `jax.jvp`/`jax.jacfwd`).
     - `norm`: error norm of the step-size controller (default RMS).
     - `linearize`: optional `linearize(t, y, args) -> (f(t, y, args), jvp)` with
       `jvp(v)` an exact or approximate Jacobian-vector product, used by the implicit
       and Rosenbrock solvers in place of automatic differentiation (e.g. a
       Gauss-Newton product for a gradient flow).
-    - `controller`: a diffrax step-size controller for adaptive solvers in place of
-      `diffrax.PIDController(rtol, atol, norm)` (odeflow's work counting wraps it).
+    - `controller`: a diffrax step-size controller in place of the solver's default
+      (`diffrax.PIDController(rtol, atol, norm)` for most; odeflow's work counting
+      wraps it).
 
     **Returns:** a `Solution` with `.ys`, `.ts`, `.stats` (`SolverStats`) and `.result`.
+
+    Under `jax.grad` every solver differentiates (implicit stages by the implicit
+    function theorem, Krylov solves as exact solves); the steps are the same with
+    and without counting, and the same as `diffrax.diffeqsolve` with the same
+    solver, controller and `dt0`.
     """
     solver = get_solver(solver)
     check_tolerances(rtol, atol)
     check_interval(t0, t1)
     check_positive_int(max_steps, "max_steps")
     check_float_tree(y0, "y0")
-    check_step(dt0)
+    check_step(dt0, t0, t1)
     check_vector_field(vector_field, t0, y0, args)
-    if controller is None or not is_adaptive(solver) or isinstance(solver, PseudoTransient):
-        controller = _controller(solver, rtol, atol, dt0, norm)
-    counted = isinstance(solver, (ERK, ESDIRK, ROS2, PseudoTransient, AutoSwitch))
-    initial_evals = 0
+    adjoint = dfx.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
+    check_adjoint(solver, adjoint)
+    controller = default_controller(solver, rtol, atol, norm, dt0) if controller is None else controller
+    counted = isinstance(solver, AbstractCountedSolver)
+    initial = Work.of()
+    if not isinstance(controller, dfx.AbstractAdaptiveStepSizeController):
+        solver = _with_newton_tolerances(solver, rtol, atol, norm)
+    if dt0 is None and not isinstance(controller, dfx.ConstantStepSize):
+        dt0 = initial_step(vector_field, t0, t1, y0, args, solver.error_order(None), rtol, atol, norm)
+        initial = Work.of(nfe=2)
     if counted:
-        solver = dataclasses.replace(solver, report_work=True)
-        if isinstance(solver, (ESDIRK, AutoSwitch)) and solver.newton_rtol is None:
-            solver = dataclasses.replace(solver, newton_rtol=rtol, newton_atol=atol)
-        if isinstance(solver, PseudoTransient) and solver.steady_rtol is None:
-            solver = dataclasses.replace(solver, steady_rtol=rtol, steady_atol=atol)
-        controller = WorkCountingController(controller)
-        if dt0 is None and is_adaptive(solver):
-            order = solver.error_order(None)
-            dt0 = initial_step(vector_field, t0, y0, args, order, rtol, atol)
-            initial_evals = 2
-    sol = dfx.diffeqsolve(
+        solver, controller = solver.reporting(), count_work(controller)
+    saveat = dfx.SaveAt(t1=True) if saveat is None else saveat
+    sol = diffeqsolve(
         LinearizedTerm(vector_field, linearize),
         solver,
         t0,
@@ -174,30 +229,28 @@ def solve(
         dt0,
         y0,
         args=args,
-        saveat=_saveat(saveat, solver_state=isinstance(solver, AutoSwitch)),
+        saveat=dfx.SaveAt(subs=saveat.subs, dense=saveat.dense, controller_state=counted,
+                          solver_state=counted),
         stepsize_controller=controller,
         max_steps=max_steps,
         throw=throw,
         event=event,
-        adjoint=dfx.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
+        adjoint=adjoint,
     )
-    stats = _stats(sol, solver, counted, initial_evals)
-    return Solution(sol.ts, sol.ys, stats, sol.result, sol.event_mask)
+    stats = _stats(sol, solver, initial if counted else None)
+    return Solution(sol.ts, sol.ys, stats, Result.of(sol.result), sol.event_mask,
+                    sol.interpolation)
 
 
-def _stats(sol: dfx.Solution, solver, counted: bool, initial_evals: int) -> SolverStats:
+def _stats(sol: dfx.Solution, solver, initial: Work | None) -> SolverStats:
     steps = dict(
         num_steps=sol.stats["num_steps"],
         num_accepted=sol.stats["num_accepted_steps"],
         num_rejected=sol.stats["num_rejected_steps"],
     )
-    if not counted:  # a diffrax solver instance: its inner work is not observable
+    if initial is None:  # a diffrax solver instance: its inner work is not observable
         unknown = {k: NOT_COUNTED for k in SolverStats.__dataclass_fields__ if k not in steps}
         return SolverStats.make(**steps, **dict(unknown, num_loss_evals=0))
-    work = work_totals(sol.controller_state)
-    # f(t0, y0) from the solver's init: FSAL explicit methods and AutoSwitch
-    first = isinstance(solver, AutoSwitch) or (isinstance(solver, ERK) and solver.tableau.fsal)
-    work["nfe"] = work["nfe"] + int(first) + initial_evals
-    if isinstance(solver, AutoSwitch):
-        work["num_switches"] = sol.solver_state.switches
-    return SolverStats.make(**steps, **work)
+    work = work_totals(sol.controller_state) + initial
+    counts = {k: getattr(work, k) for k in work.__dataclass_fields__}
+    return SolverStats.make(**steps, **counts, **solver.final_stats(sol.solver_state))

@@ -1,9 +1,13 @@
-"""Work counts of one solve, returned as data (a pytree), never accumulated in globals."""
+"""Work counts of one solve, returned as data (a pytree), never accumulated in globals;
+and the outcome of a solve in words."""
 
 from __future__ import annotations
 
+import diffrax as dfx
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Int
 
 NOT_COUNTED = -1
@@ -11,30 +15,12 @@ NOT_COUNTED = -1
 inside a diffrax built-in implicit solver)."""
 
 
-WORK_FIELDS = (
-    "nfe",
-    "num_jacobians",
-    "num_jvps",
-    "num_linear_solves",
-    "num_factorizations",
-    "num_newton_iters",
-    "num_newton_failures",
-    "num_stiff_steps",
-)
-"""Order of the per-step work vector that odeflow's solvers hand to the counting
-controller (see `_counting.py`)."""
+def _count(value) -> Int[Array, "..."]:
+    return jnp.asarray(value).astype(jnp.int32)
 
 
-def work_vector(**counts):
-    """A step's work as an int vector ordered as `WORK_FIELDS` (missing counts 0)."""
-    unknown = set(counts) - set(WORK_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown work fields {sorted(unknown)}")
-    return jnp.stack([jnp.asarray(counts.get(name, 0), jnp.int32) for name in WORK_FIELDS])
-
-
-def _count(value) -> Int[Array, ""]:
-    return jnp.asarray(value, dtype=jnp.int32)
+def _concrete(tree) -> bool:
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
 
 
 class SolverStats(eqx.Module):
@@ -58,21 +44,23 @@ class SolverStats(eqx.Module):
       (`"auto"`); `num_switches`: switches between its non-stiff and stiff methods.
 
     A count that cannot be obtained exactly is `-1` (`odeflow.solvers.NOT_COUNTED`).
+    `print(stats)` shows the counts; stats of a batch (under `vmap`) show their shape
+    and each count's minimum, median and maximum, and `stats.sum()` totals them.
     """
 
-    nfe: Int[Array, ""]
-    num_steps: Int[Array, ""]
-    num_accepted: Int[Array, ""]
-    num_rejected: Int[Array, ""]
-    num_jacobians: Int[Array, ""]
-    num_jvps: Int[Array, ""]
-    num_linear_solves: Int[Array, ""]
-    num_factorizations: Int[Array, ""]
-    num_newton_iters: Int[Array, ""]
-    num_newton_failures: Int[Array, ""]
-    num_loss_evals: Int[Array, ""]
-    num_stiff_steps: Int[Array, ""]
-    num_switches: Int[Array, ""]
+    nfe: Int[Array, "..."]
+    num_steps: Int[Array, "..."]
+    num_accepted: Int[Array, "..."]
+    num_rejected: Int[Array, "..."]
+    num_jacobians: Int[Array, "..."]
+    num_jvps: Int[Array, "..."]
+    num_linear_solves: Int[Array, "..."]
+    num_factorizations: Int[Array, "..."]
+    num_newton_iters: Int[Array, "..."]
+    num_newton_failures: Int[Array, "..."]
+    num_loss_evals: Int[Array, "..."]
+    num_stiff_steps: Int[Array, "..."]
+    num_switches: Int[Array, "..."]
 
     @classmethod
     def make(cls, **counts) -> "SolverStats":
@@ -85,3 +73,58 @@ class SolverStats(eqx.Module):
     def as_dict(self) -> dict:
         """The counts as Python ints (or nested lists under `vmap`)."""
         return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
+
+    def sum(self) -> "SolverStats":
+        """Totals over a batch (every leading axis); a count that is `-1` in any
+        sample stays `-1`."""
+        def total(x):
+            x = jnp.asarray(x)
+            return jnp.where(jnp.any(x == NOT_COUNTED), NOT_COUNTED, jnp.sum(x)).astype(jnp.int32)
+
+        return jax.tree.map(total, self)
+
+    def __repr__(self) -> str:
+        if not _concrete(self):
+            return super().__repr__()
+        values = {k: np.asarray(getattr(self, k)) for k in self.__dataclass_fields__}
+        shape = values["nfe"].shape
+        if shape == ():
+            body = ", ".join(f"{k}={int(v)}" for k, v in values.items())
+            return f"SolverStats({body})"
+        lines = [f"SolverStats of a batch of shape {shape} (min / median / max):"]
+        width = max(map(len, values))
+        for k, v in values.items():
+            low, mid, high = np.min(v), np.median(v), np.max(v)
+            mid = f"{mid:g}" if mid != int(mid) else str(int(mid))
+            lines.append(f"  {k:<{width}}  {low} / {mid} / {high}")
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+def _words(value: int) -> str:
+    """The name of a diffrax result code, with its message where there is one."""
+    names = {int(v._value): name for name, v in dfx.RESULTS._name_to_item.items()}
+    message = dfx.RESULTS._index_to_message[value]
+    return names[value] if not message else f"{names[value]}: {message}"
+
+
+class Result(type(dfx.RESULTS.successful)):  # diffrax's (equinox's) enumeration item
+    """A `diffrax.RESULTS` code that prints in words (`successful`,
+    `max_steps_reached: ...`, an array of them for a batch); it compares equal to
+    the diffrax codes and works wherever they do."""
+
+    def __repr__(self) -> str:
+        if isinstance(self._value, jax.core.Tracer):
+            return "Result(traced)"
+        value = np.asarray(self._value)
+        if value.shape == ():
+            return _words(int(value))
+        return str(np.vectorize(lambda v: _words(int(v)))(value))
+
+    __str__ = __repr__
+
+    @classmethod
+    def of(cls, item) -> "Result":
+        """The same code as the diffrax result `item`."""
+        return cls(item._value, dfx.RESULTS)

@@ -11,14 +11,13 @@ one forward-mode and one reverse-mode pass through the model.
 
 from __future__ import annotations
 
+import abc
 from typing import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
-
-CURVATURES = ("hessian", "gauss-newton")
 
 
 class CompositeLoss(eqx.Module):
@@ -34,17 +33,6 @@ class CompositeLoss(eqx.Module):
 
     def __call__(self, params: PyTree) -> Float[Array, ""]:
         return self.output_loss(self.predict(params))
-
-
-def check_curvature(curvature: str, loss_fn) -> None:
-    if curvature not in CURVATURES:
-        raise ValueError(f"unknown curvature {curvature!r}; use one of {', '.join(CURVATURES)}")
-    if curvature == "gauss-newton" and not isinstance(loss_fn, CompositeLoss):
-        raise TypeError(
-            "curvature='gauss-newton' needs the loss split into model and output loss: "
-            "pass odeflow.training.CompositeLoss(predict, output_loss) (tasks provide "
-            "task.composite_loss), or use curvature='hessian'"
-        )
 
 
 def gauss_newton_products(loss: CompositeLoss, params):
@@ -76,3 +64,66 @@ def flow_linearize(loss: CompositeLoss):
         return negated(gradient), lambda v: negated(ggn_vp(v))
 
     return linearize
+
+
+class AbstractCurvature(eqx.Module):
+    """The Jacobian of the gradient-flow field -∇L that implicit and Rosenbrock
+    steps use (derivatives of a solve always use the exact one)."""
+
+    def check(self, loss_fn) -> None:
+        """Raise, naming the fix, if `loss_fn` cannot provide this curvature."""
+
+    @abc.abstractmethod
+    def linearize(self, loss_fn, static) -> Callable | None:
+        """The `linearize` argument of `odeflow.solve` for the flow of
+        `loss_fn(eqx.combine(params, static))` (`None`: automatic differentiation)."""
+
+
+class Hessian(AbstractCurvature):
+    """The exact Jacobian -∇²L, by automatic differentiation (Hessian-vector
+    products, forward over reverse)."""
+
+    def linearize(self, loss_fn, static):
+        return None
+
+
+class GaussNewton(AbstractCurvature):
+    """-G, the generalised Gauss-Newton matrix of a `CompositeLoss` (positive
+    semi-definite for a convex output loss, so CG always applies). A plain
+    `loss(params)` exposes its parts by being written as
+    `CompositeLoss(predict, output_loss)`."""
+
+    def check(self, loss_fn) -> None:
+        if not isinstance(loss_fn, CompositeLoss):
+            raise TypeError(
+                "curvature='gauss-newton' needs the loss split into model and output loss: "
+                "pass odeflow.training.CompositeLoss(predict, output_loss) (tasks provide "
+                "task.composite_loss), or use curvature='hessian'"
+            )
+
+    def linearize(self, loss_fn, static):
+        predict = lambda p: loss_fn.predict(eqx.combine(p, static))
+        return flow_linearize(CompositeLoss(predict, loss_fn.output_loss))
+
+
+CURVATURES = {"hessian": Hessian, "gauss-newton": GaussNewton}
+"""Curvatures by name (the shorthand `gradient_flow` and `odeflow compare` accept)."""
+
+
+def as_curvature(curvature) -> AbstractCurvature:
+    """A curvature from an instance or a name in `CURVATURES`."""
+    if isinstance(curvature, AbstractCurvature):
+        return curvature
+    if isinstance(curvature, str) and curvature in CURVATURES:
+        return CURVATURES[curvature]()
+    raise ValueError(
+        f"unknown curvature {curvature!r}; use odeflow.training.Hessian() or GaussNewton(), "
+        f"or one of the names {', '.join(CURVATURES)}"
+    )
+
+
+def check_curvature(curvature, loss_fn) -> AbstractCurvature:
+    """The curvature object, checked against `loss_fn`."""
+    curvature = as_curvature(curvature)
+    curvature.check(loss_fn)
+    return curvature

@@ -19,14 +19,75 @@ The default controller bounds the local error of the parameters. Two alternative
 
 from __future__ import annotations
 
+import abc
 from typing import Callable
 
 import diffrax as dfx
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-ERROR_SPACES = ("params", "outputs", "loss")
+
+
+class AbstractErrorSpace(eqx.Module):
+    """Where adaptive gradient-flow steps measure their local error."""
+
+    def check(self, loss_fn) -> None:
+        """Raise, naming the fix, if `loss_fn` cannot provide this space."""
+
+    @abc.abstractmethod
+    def space(self, loss_fn, loss, static) -> Callable | None:
+        """`params -> the quantity the error is measured on` (`None`: the
+        parameters themselves), for `loss = lambda p: loss_fn(eqx.combine(p, static))`."""
+
+
+class ParameterSpace(AbstractErrorSpace):
+    """The local error of the parameters (the default)."""
+
+    def space(self, loss_fn, loss, static):
+        return None
+
+
+class OutputSpace(AbstractErrorSpace):
+    """The local error mapped to the model outputs on the training set (one JVP per
+    step); needs a `CompositeLoss`."""
+
+    def check(self, loss_fn) -> None:
+        from ._curvature import CompositeLoss
+
+        if not isinstance(loss_fn, CompositeLoss):
+            raise TypeError(
+                "error_space='outputs' needs the model outputs: pass "
+                "odeflow.training.CompositeLoss(predict, output_loss) (tasks provide "
+                "task.composite_loss)"
+            )
+
+    def space(self, loss_fn, loss, static):
+        return lambda p: loss_fn.predict(eqx.combine(p, static))
+
+
+class LossSpace(AbstractErrorSpace):
+    """The local error mapped to the loss, through its gradient."""
+
+    def space(self, loss_fn, loss, static):
+        return loss
+
+
+ERROR_SPACES = {"params": ParameterSpace, "outputs": OutputSpace, "loss": LossSpace}
+"""Error spaces by name (the shorthand `gradient_flow` accepts)."""
+
+
+def as_error_space(error_space) -> AbstractErrorSpace:
+    """An error space from an instance or a name in `ERROR_SPACES`."""
+    if isinstance(error_space, AbstractErrorSpace):
+        return error_space
+    if isinstance(error_space, str) and error_space in ERROR_SPACES:
+        return ERROR_SPACES[error_space]()
+    raise ValueError(
+        f"unknown error_space {error_space!r}; use odeflow.training.ParameterSpace(), "
+        f"OutputSpace() or LossSpace(), or one of the names {', '.join(ERROR_SPACES)}"
+    )
 
 
 class FlowErrorController(dfx.AbstractStepSizeController):
@@ -93,19 +154,10 @@ class FlowErrorController(dfx.AbstractStepSizeController):
         return keep, next_t0, next_t1, jump, (state, accepted_loss), result
 
 
-def check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn) -> None:
-    from ._curvature import CompositeLoss
-
-    if error_space not in ERROR_SPACES:
-        raise ValueError(
-            f"unknown error_space {error_space!r}; use one of {', '.join(ERROR_SPACES)}"
-        )
-    if error_space == "outputs" and not isinstance(loss_fn, CompositeLoss):
-        raise TypeError(
-            "error_space='outputs' needs the model outputs: pass "
-            "odeflow.training.CompositeLoss(predict, output_loss) (tasks provide "
-            "task.composite_loss)"
-        )
+def check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn) -> AbstractErrorSpace:
+    """The error space object, checked with the tolerance schedule against `loss_fn`."""
+    error_space = as_error_space(error_space)
+    error_space.check(loss_fn)
     if rtol_final is not None:
         if target_loss is None:
             raise ValueError(
@@ -114,3 +166,4 @@ def check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn) -> 
             )
         if not (isinstance(rtol_final, jax.core.Tracer) or rtol_final > 0):
             raise ValueError(f"rtol_final must be positive, got {rtol_final}")
+    return error_space

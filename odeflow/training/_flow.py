@@ -17,9 +17,10 @@ import numpy as np
 from jaxtyping import Array, Float, PyTree
 
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
-from ..solvers import AutoSwitch, PseudoTransient, get_solver, is_adaptive, solve
-from ._curvature import CompositeLoss, check_curvature, flow_linearize, negated
-from ._error_control import FlowErrorController, check_error_control
+from ..solvers import CG, ROS2, AutoLinearSolver, AutoSwitch, get_solver, solve
+from ..solvers._solve import default_controller
+from ._curvature import AbstractCurvature, check_curvature, negated
+from ._error_control import AbstractErrorSpace, FlowErrorController, check_error_control
 from ._result import (
     FAILED,
     HORIZON_REACHED,
@@ -49,8 +50,8 @@ def gradient_flow(
     throw: bool = True,
     dt0: float | None = None,
     history: bool = True,
-    curvature: str = "hessian",
-    error_space: str = "params",
+    curvature: str | AbstractCurvature = "hessian",
+    error_space: str | AbstractErrorSpace = "params",
     rtol_final: float | None = None,
     descent_check: bool = True,
 ) -> FlowResult:
@@ -70,13 +71,15 @@ def gradient_flow(
     - `dt0`: fixed step for solvers without error estimate (`"euler"`: the
       learning rate), or the first step of adaptive ones.
     - `history`: record the loss after every accepted step.
-    - `curvature`: the Jacobian implicit and Rosenbrock solvers use: `"hessian"`
-      (exact, -∇²L by automatic differentiation) or `"gauss-newton"` (-G, the
-      generalised Gauss-Newton matrix; positive semi-definite, so CG always
-      applies). `"gauss-newton"` needs `loss_fn` to be a `CompositeLoss`.
-    - `error_space`: where adaptive solvers measure the local error: `"params"`,
-      `"outputs"` (the model outputs on the training set, through a JVP; needs a
-      `CompositeLoss`) or `"loss"` (the loss, through its gradient).
+    - `curvature`: the Jacobian implicit and Rosenbrock solvers use:
+      `odeflow.training.Hessian()` (exact, -∇²L by automatic differentiation) or
+      `GaussNewton()` (-G, the generalised Gauss-Newton matrix; positive
+      semi-definite, so CG always applies; needs `loss_fn` to be a `CompositeLoss`);
+      the names `"hessian"` and `"gauss-newton"` are shorthand.
+    - `error_space`: where adaptive solvers measure the local error:
+      `ParameterSpace()`, `OutputSpace()` (the model outputs on the training set,
+      through a JVP; needs a `CompositeLoss`) or `LossSpace()` (the loss, through its
+      gradient); shorthand `"params"`, `"outputs"`, `"loss"`.
     - `rtol_final`: a tolerance schedule: `rtol` (and `atol` in proportion) at the
       initial loss, tightening log-linearly in the loss to `rtol_final` at
       `target_loss`.
@@ -84,21 +87,21 @@ def gradient_flow(
       exact flow never does); costs one loss evaluation per step (the accepted
       loss is carried).
 
-    The default `solver="auto"` here is `AutoSwitch(implicit="ros2",
-    symmetric=True)`: Tsit5 while non-stiff, then Rosenbrock-W steps with CG on
-    Hessian- (or Gauss-Newton-) vector products, which suit the symmetric Jacobian
-    and loose tolerances of a gradient flow.
+    The default `solver="auto"` here is `default_flow_solver()`: Tsit5 while
+    non-stiff, then Rosenbrock-W steps (dense up to 100 parameters, else CG on
+    Hessian- or Gauss-Newton-vector products), which suit the symmetric Jacobian and
+    loose tolerances of a gradient flow.
 
     **Returns:** a `FlowResult`. Compiled once per loss function, parameter shapes
     and static settings; `rtol`, `atol`, `t1`, `target_loss` and `dt0` are traced, so
     changing their values does not recompile. `jax.vmap` over `params` runs seeds in
     parallel with per-seed statistics.
     """
-    solver = AutoSwitch(implicit="ros2", symmetric=True) if solver == "auto" else get_solver(solver)
-    check_curvature(curvature, loss_fn)
-    check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn)
+    solver = default_flow_solver() if solver == "auto" else get_solver(solver)
+    curvature = check_curvature(curvature, loss_fn)
+    error_space = check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn)
     check_tolerances(rtol, atol)
-    check_interval(0.0, t1)
+    check_interval(0.0, t1, forward=True)
     check_positive_int(max_steps, "max_steps")
     check_float_tree(params, "params")
     if target_loss is not None and not isinstance(target_loss, jax.core.Tracer):
@@ -125,18 +128,25 @@ def gradient_flow(
     )
 
 
+def default_flow_solver() -> AutoSwitch:
+    """`AutoSwitch` with ROS2 as its stiff method, dense up to 100 parameters and
+    loose CG (relative residual 1e-2, 50 products) above: the `"auto"` of
+    `gradient_flow`."""
+    matrix_free = CG(rtol=1e-2, max_iters=50)
+    return AutoSwitch(implicit=ROS2(linear_solver=AutoLinearSolver(matrix_free=matrix_free)))
+
+
 def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target, p0,
                 descent):
-    """`(controller or None, forward evaluations per step, initial ones)`."""
-    if not is_adaptive(solver) or isinstance(solver, PseudoTransient):
+    """`(controller or None, forward evaluations per step, initial ones)`: error
+    control in output or loss space, a tolerance schedule and the descent check
+    wrap the solver's PID controller; solvers that step by another rule (constant
+    steps, pseudo-transient continuation) keep theirs."""
+    if not isinstance(default_controller(solver, rtol, atol, None, dt0=1.0), dfx.PIDController):
         return None, 0, 0
-    if error_space == "params" and rtol_final is None and not descent:
+    space = error_space.space(loss_fn, loss, static)
+    if space is None and rtol_final is None and not descent:
         return None, 0, 0
-    space = None
-    if error_space == "outputs":
-        space = lambda p: loss_fn.predict(eqx.combine(p, static))
-    elif error_space == "loss":
-        space = loss
     schedule = None
     if rtol_final is not None:
         schedule = (jnp.log(loss(p0)), jnp.log(target), jnp.log(rtol / rtol_final))
@@ -159,10 +169,7 @@ def _gradient_flow(
     def vector_field(t, p, args):
         return negated(grad(p))
 
-    linearize = None
-    if curvature == "gauss-newton":
-        predict = lambda p: loss_fn.predict(eqx.combine(p, static))
-        linearize = flow_linearize(CompositeLoss(predict, loss_fn.output_loss))
+    linearize = curvature.linearize(loss_fn, static)
 
     controller, per_step, initial = _controller(
         loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target_loss, trainable,

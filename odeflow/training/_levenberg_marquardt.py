@@ -12,7 +12,8 @@ from jaxtyping import PyTree
 
 from .._checks import check_float_tree, check_positive_int
 from ..solvers import SolverStats
-from ..solvers._linearize import check_linear_solver, shifted_solver
+from ..solvers import CG, AbstractLinearSolver
+from ..solvers._linear import as_linear_solver
 from ._curvature import CompositeLoss, check_curvature, gauss_newton_products
 from ._flow import split_params
 from ._result import FAILED, HORIZON_REACHED, TARGET_REACHED, FlowResult, finite_initial_loss
@@ -36,9 +37,7 @@ def levenberg_marquardt(
     damping: float = 1e-2,
     target_loss: float | None = None,
     max_iters: int = 1000,
-    linear_solver: str = "cg",
-    krylov_rtol: float = 1e-2,
-    krylov_max_iters: int = 50,
+    linear_solver: AbstractLinearSolver | str = CG(rtol=1e-2, max_iters=50),
 ) -> FlowResult:
     """Minimise `loss_fn = output_loss(predict(params))` by Levenberg-Marquardt steps
     (G + λI) δ = -∇L on the generalised Gauss-Newton matrix G, with the damping λ
@@ -56,28 +55,26 @@ def levenberg_marquardt(
       after this many iterations (accepted or not). A run also stops, with status
       `horizon_reached`, when λ exceeds 1e15: no step decreases the loss any more
       (a local minimum, or a point where the model is too flat).
-    - `linear_solver`: `"cg"` (matrix-free on Gauss-Newton products), `"dense"`
-      (G formed, LU) or `"gmres"`; `krylov_rtol`, `krylov_max_iters` for Krylov.
+    - `linear_solver`: `odeflow.solvers.CG(...)` (matrix-free on Gauss-Newton
+      products; the default stops at relative residual 1e-2 or 50 products),
+      `Dense()` (G formed, LU) or `GMRES(...)`; the names `"cg"`, `"dense"`,
+      `"gmres"` take their defaults.
 
     **Returns:** a `FlowResult` (`t` = iterations; `stats.nfe` gradient evaluations,
     `num_loss_evals` trial losses, `num_jvps` Gauss-Newton products,
     `num_rejected` steps whose trial point was refused).
     """
     check_curvature("gauss-newton", loss_fn)
-    check_linear_solver(linear_solver)
+    linear_solver = as_linear_solver(linear_solver)
     check_positive_int(max_iters, "max_iters")
-    check_positive_int(krylov_max_iters, "krylov_max_iters")
     check_float_tree(params, "params")
     if not damping > 0:
         raise ValueError(f"damping must be positive, got {damping}; e.g. damping=1e-2")
     trainable, _ = split_params(params)
     dtype = jnp.result_type(*jax.tree.leaves(trainable))
     target = -jnp.inf if target_loss is None else jnp.asarray(target_loss, dtype)
-    settings = (linear_solver, krylov_max_iters, max_iters)
-    return _levenberg_marquardt(
-        loss_fn, params, jnp.asarray(damping, dtype), target, jnp.asarray(krylov_rtol, dtype),
-        settings,
-    )
+    return _levenberg_marquardt(loss_fn, params, jnp.asarray(damping, dtype), target, linear_solver,
+                                max_iters)
 
 
 MAX_DAMPING = 1e15
@@ -86,8 +83,7 @@ _COUNTS = ("nfe", "num_loss_evals", "num_jvps", "num_linear_solves", "num_jacobi
 
 
 @eqx.filter_jit
-def _levenberg_marquardt(loss_fn, params, damping, target, krylov_rtol, settings):
-    linear_solver, krylov_max_iters, max_iters = settings
+def _levenberg_marquardt(loss_fn, params, damping, target, linear_solver, max_iters):
     trainable, static = split_params(params)
     flat0, unravel = ravel_pytree(trainable)
     predict = lambda f: loss_fn.predict(eqx.combine(unravel(f), static))
@@ -100,11 +96,10 @@ def _levenberg_marquardt(loss_fn, params, damping, target, krylov_rtol, settings
     def body(s):
         _, ggn_vp = gauss_newton_products(loss, s.flat)
         # (G + λI) δ = -g  <=>  (I + G/λ) x = -g with δ = x/λ
-        solve, setup = shifted_solver(
-            linear_solver, lambda v: -ggn_vp(v), s.flat.size, 1.0 / s.damping, s.flat.dtype,
-            krylov_rtol, krylov_max_iters,
-        )
-        x, products, _ = solve(-s.gradient)
+        prepared = linear_solver.prepare(lambda v: -ggn_vp(v), s.flat.size, 1.0 / s.damping,
+                                         s.flat.dtype, None)
+        x, solve_work, _ = prepared.solve(-s.gradient, None)
+        work = prepared.work + solve_work
         delta = x / s.damping
         predicted = -(s.gradient @ delta + 0.5 * delta @ ggn_vp(delta))
         trial = loss(s.flat + delta)
@@ -117,9 +112,11 @@ def _levenberg_marquardt(loss_fn, params, damping, target, krylov_rtol, settings
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
         damping = jnp.where(accept, s.damping * shrink, s.damping * s.nu)
         nu = jnp.where(accept, 2.0, 2.0 * s.nu)
-        work = dict(nfe=accept, num_loss_evals=1, num_jvps=products + 1, num_linear_solves=1,
-                    num_rejected=~accept, **setup)
-        counts = {k: s.counts[k] + jnp.asarray(work.get(k, 0), jnp.int32) for k in _COUNTS}
+        step = dict(nfe=accept, num_loss_evals=1, num_rejected=~accept,
+                    **{k: getattr(work, k) for k in ("num_jacobians", "num_factorizations",
+                                                     "num_linear_solves")},
+                    num_jvps=work.num_jvps + 1)  # + the product of the predicted decrease
+        counts = {k: s.counts[k] + jnp.asarray(step.get(k, 0), jnp.int32) for k in _COUNTS}
         history = s.history.at[s.iters + 1].set(jnp.where(accept, value, jnp.nan))
         return _State(flat, value, gradient, damping, nu, s.iters + 1, counts, history)
 

@@ -66,7 +66,7 @@ def test_cnf_is_a_normalised_invertible_density():
         assert mass == pytest.approx(1.0, abs=1e-3)
         x, _ = cnf.sample(jax.random.key(5), 8)
         # flowing the samples forward returns the base draws
-        (z1, _), _ = cnf._flow(x, None, 1.0)
+        (z1, _), _ = cnf._flow(x, None)
         z = jax.random.normal(jax.random.key(5), (8, 2), jnp.float64)
         np.testing.assert_allclose(z1, z, atol=1e-6)
 

@@ -64,6 +64,6 @@ def test_is_the_default_everywhere():
     assert "auto" in args.methods.split(",")
 
 
-@pytest.mark.parametrize("size, kind", [(3, "dense"), (150, "gmres")])
+@pytest.mark.parametrize("size, kind", [(3, odeflow.solvers.Dense), (150, odeflow.solvers.GMRES)])
 def test_implicit_method_by_size(size, kind):
-    assert odeflow.solvers.AutoSwitch()._implicit(size).linear_solver == kind
+    assert isinstance(odeflow.solvers.AutoSwitch().implicit.linear_solver.choose(size), kind)

@@ -10,7 +10,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import odeflow
-from odeflow.solvers import SERController
+from odeflow.solvers import SERController, StepReport, Work
 from odeflow.training import levenberg_marquardt
 
 A, B = 1.0, 1.5  # Brusselator with a stable equilibrium (A, B / A): B < 1 + A^2
@@ -48,10 +48,15 @@ def test_linear_steady_state_in_newton_regime():
     assert int(sol.stats.num_rejected) == 0
 
 
+def _report(before, after):
+    return StepReport(None, Work.of(), (jnp.asarray(before), jnp.asarray(after)))
+
+
 def test_ser_controller_rejects_growth_and_nonfinite():
-    ctrl = SERController(max_growth=10.0, min_growth=1.2, reject_growth=2.0)
-    adapt = lambda before, after: ctrl.adapt_step_size(
-        0.0, 1.0, None, None, None, (jnp.asarray(before), jnp.asarray(after), False), 1, None)
+    ctrl = SERController(rtol=1e-8, atol=1e-12, max_growth=10.0, min_growth=1.2, reject_growth=2.0)
+    initial = jnp.asarray(jnp.nan)  # the first step's residual becomes the reference
+    adapt = lambda before, after: ctrl.adapt_step_size(0.0, 1.0, None, None, None,
+                                                       _report(before, after), 1, initial)
     keep, t0, t1, *_ = adapt(1.0, 0.5)  # residual halved: step doubles
     assert bool(keep) and float(t0) == 1.0 and float(t1) == pytest.approx(3.0)
     keep, _, t1, *_ = adapt(1.0, 1e-6)  # growth capped at 10
@@ -62,8 +67,10 @@ def test_ser_controller_rejects_growth_and_nonfinite():
     assert not bool(keep) and float(t0) == 0.0 and float(t1) == pytest.approx(0.25)
     keep, *_ = adapt(1.0, np.inf)
     assert not bool(keep)
-    out = ctrl.adapt_step_size(0.0, 1.0, None, None, None, (1.0, 1e-9, True), 1, None)
-    assert bool(out[0]) and float(out[2]) == np.inf  # steady: on to the end
+    out = ctrl.adapt_step_size(0.0, 1.0, None, None, None, _report(1.0, 1e-9), 1, initial)
+    assert bool(out[0]) and float(out[2]) == np.inf  # steady (1e-9 <= 1e-8 * 1): on to the end
+    with pytest.raises(TypeError, match="reporting"):  # the residuals travel in the report
+        ctrl.adapt_step_size(0.0, 1.0, None, None, None, jnp.ones(2), 1, initial)
 
 
 def test_ptc_gauss_newton_step_is_a_levenberg_marquardt_step():

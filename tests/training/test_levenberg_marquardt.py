@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from odeflow.solvers import CG, GMRES, Dense
 from odeflow.tasks import get_task
 from odeflow.training import CompositeLoss, levenberg_marquardt
 
@@ -14,10 +15,10 @@ Y = np.array([1.0, -1.0, 0.5, 2.0])
 LINEAR = CompositeLoss(lambda w: jnp.asarray(X) @ w, lambda o: 0.5 * jnp.sum((o - Y) ** 2))
 
 
-@pytest.mark.parametrize("linear_solver", ["dense", "cg", "gmres"])
+@pytest.mark.parametrize("linear_solver", [Dense(), CG(rtol=1e-12), GMRES(rtol=1e-12)])
 def test_linear_least_squares_solution(linear_solver):
     res = levenberg_marquardt(LINEAR, jnp.array([5.0, -5.0]), damping=1e-8, max_iters=20,
-                              linear_solver=linear_solver, krylov_rtol=1e-12)
+                              linear_solver=linear_solver)
     np.testing.assert_allclose(np.asarray(res.params), np.linalg.lstsq(X, Y, rcond=None)[0],
                                rtol=1e-8)
 
