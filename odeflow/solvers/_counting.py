@@ -3,7 +3,6 @@ each attempt reports (see `_protocol.py`) and hands the wrapped controller exact
 what the solver would have handed it without reports."""
 
 import diffrax as dfx
-import equinox as eqx
 from equinox import AbstractVar
 
 from ._protocol import StepReport, Work

@@ -1,7 +1,6 @@
 """ODEBlock: solutions against closed forms, every gradient method against forward
 mode and central finite differences, stats, pytree states, bad input."""
 
-import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -99,18 +98,6 @@ def test_solve_reports_forward_stats():
     steps = int(stats.num_steps)
     assert steps >= 1 and int(stats.nfe) == 1 + 6 * steps  # FSAL: 6 new per step
     np.testing.assert_allclose(out, np.exp(-1.0) * np.ones(2), rtol=1e-3)
-
-
-def test_implicit_solvers_with_the_gradients_they_support():
-    field = lambda t, h, a: -a * h
-    exact = -2.0 * np.exp(-1.0)
-    cases = [("ros2", "checkpoint"), ("ros2", "forward"), ("kvaerno3", "forward"),
-             ("auto", "forward"), (dfx.Kvaerno5(), "backsolve"), (dfx.Kvaerno5(), "checkpoint")]
-    for solver, gradient in cases:
-        block = ODEBlock(field, solver=solver, gradient=gradient, rtol=1e-7, atol=1e-10,
-                         max_steps=100_000)
-        value = jax.grad(lambda a: jnp.sum(block(jnp.ones(2), a)))(1.0)
-        assert float(value) == pytest.approx(exact, rel=1e-4), (solver, gradient)
 
 
 def test_bad_blocks_name_the_fix():

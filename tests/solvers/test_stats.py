@@ -1,0 +1,48 @@
+"""Results that read: statistics print their counts (a batch its spread) and sum over
+a batch; the outcome prints in words."""
+
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+
+import odeflow
+from odeflow.solvers import NOT_COUNTED, Result, SolverStats
+
+
+def _solve(rate, **kwargs):
+    return odeflow.solve(lambda t, y, k: -k * y, jnp.ones(2), t0=0.0, t1=1.0, args=rate,
+                         solver="kvaerno3", **kwargs)
+
+
+def test_stats_print_their_counts():
+    stats = _solve(10.0).stats
+    text = str(stats)
+    assert text.startswith("SolverStats(nfe=") and f"num_steps={int(stats.num_steps)}" in text
+    assert repr(stats) == text and "i32[]" not in text
+
+
+def test_batched_stats_print_their_spread_and_sum():
+    rates = jnp.array([1.0, 10.0, 100.0])
+    batch = jax.vmap(lambda k: _solve(k).stats)(rates)
+    text = str(batch)
+    assert "batch of shape (3,)" in text and "min / median / max" in text
+    steps = [int(_solve(k).stats.num_steps) for k in rates]
+    line = next(row for row in text.splitlines() if row.strip().startswith("num_steps "))
+    assert line.split()[-5:] == [str(min(steps)), "/", str(sorted(steps)[1]), "/", str(max(steps))]
+    total = batch.sum()
+    assert int(total.num_steps) == sum(steps) and total.num_steps.shape == ()
+    unknown = SolverStats.make(nfe=jnp.array([3, NOT_COUNTED]))
+    assert int(unknown.sum().nfe) == NOT_COUNTED  # a count not known stays unknown
+
+
+def test_outcome_prints_in_words():
+    ok = _solve(1.0)
+    assert str(ok.result) == "successful" and ok.status == "successful"
+    assert ok.result == dfx.RESULTS.successful and bool(ok.success)
+    short = _solve(1.0, max_steps=2, throw=False)
+    assert str(short.result).startswith("max_steps_reached: The maximum number of solver steps")
+    assert isinstance(short.result, dfx.RESULTS)  # still diffrax's code wherever it is used
+    batch = jax.vmap(lambda n: Result.of(dfx.RESULTS.where(n > 0, dfx.RESULTS.successful,
+                                                           dfx.RESULTS.max_steps_reached)))
+    assert "successful" in str(batch(jnp.array([1, 0]))) and "max_steps_reached" in str(
+        batch(jnp.array([1, 0])))
