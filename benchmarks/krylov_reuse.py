@@ -1,5 +1,5 @@
 """Work reused across steps (issue 3): the recycled L-BFGS preconditioner of the CG
-solves (`krylov_memory`) and the stale dense Jacobian of ROS2 (`jacobian_every`),
+solves (`CG(memory=m)`) and the stale dense Jacobian of ROS2 (`Dense(jacobian_every=k)`),
 each against the same method without reuse.
 
     python benchmarks/krylov_reuse.py            # the full run (about 20 minutes, 2 cores)
@@ -44,7 +44,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 
 import odeflow  # noqa: E402
 from odeflow.compare._report import machine_info  # noqa: E402
-from odeflow.solvers import ROS2, PseudoTransient  # noqa: E402
+from odeflow.solvers import CG, ROS2, Dense, PseudoTransient  # noqa: E402
 from odeflow.tasks import get_task  # noqa: E402
 from odeflow.training import gradient_flow  # noqa: E402
 
@@ -68,13 +68,13 @@ def training_variants(problem, target, rtol, memories, dense, seed):
     ptc_options = dict(dt0=10.0, t1=1e30, rtol=1e-12, atol=1e-12)
     ros2_options = dict(rtol=rtol, atol=rtol, t1=1e8)
     for m in memories:
-        ptc = PseudoTransient(krylov_memory=m)
-        ros2 = ROS2(linear_solver="cg", krylov_rtol=1e-2, krylov_memory=m)
+        ptc = PseudoTransient(linear_solver=CG(rtol=1e-2, max_iters=50, memory=m))
+        ros2 = ROS2(linear_solver=CG(rtol=1e-2, max_iters=50, memory=m))
         out[f"ptc-gn m={m}"] = ("ptc-gn", m, 1, ptc, ptc_options)
         out[f"ros2-gn m={m}"] = ("ros2-gn", m, 1, ros2, ros2_options)
     if dense is not None and (problem, target) == dense[:2] and seed < dense[3]:
         for k in dense[2]:
-            out[f"ros2-dense-gn k={k}"] = ("ros2-dense-gn", 0, k, ROS2(jacobian_every=k),
+            out[f"ros2-dense-gn k={k}"] = ("ros2-dense-gn", 0, k, ROS2(linear_solver=Dense(jacobian_every=k)),
                                            ros2_options)
     return out
 
@@ -154,7 +154,7 @@ def run_stiff(every_values, repeats, t_scale, say) -> list[dict]:
                         method="Radau", rtol=1e-10, atol=1e-14).y[:, -1]
         say(f"== {name}, t1 = {t1:g}, rtol {rtol:g}")
         call = lambda k: odeflow.solve(vf, jnp.asarray(y0), t0=0.0, t1=t1,
-                                       solver=ROS2(jacobian_every=k), rtol=rtol, atol=atol,
+                                       solver=ROS2(linear_solver=Dense(jacobian_every=k)), rtol=rtol, atol=atol,
                                        max_steps=200_000)
         sols, compile_s, times = {}, {}, {k: [] for k in every_values}
         for k in every_values:
