@@ -32,6 +32,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from .._checks import check_positive_int
+from .._options import as_option
 from ._krylov import cg, gmres
 from ._protocol import Work
 from ._secant import SecantMemory
@@ -274,12 +275,6 @@ LINEAR_SOLVERS = {"dense": Dense, "gmres": GMRES, "cg": CG}
 def as_linear_solver(solver) -> AbstractLinearSolver:
     """A linear solver from an instance or one of the names `"dense"`, `"gmres"`,
     `"cg"` (each at its defaults)."""
-    if isinstance(solver, AbstractLinearSolver):
-        return solver
-    if isinstance(solver, str) and solver in LINEAR_SOLVERS:
-        return LINEAR_SOLVERS[solver]()
-    raise ValueError(
-        f"unknown linear_solver {solver!r}; use odeflow.solvers.Dense(), GMRES(rtol=..., "
-        f"max_iters=...) or CG(rtol=..., max_iters=..., memory=...), or one of the names "
-        f"{', '.join(LINEAR_SOLVERS)}"
-    )
+    return as_option(solver, AbstractLinearSolver, LINEAR_SOLVERS, "linear_solver",
+                     "odeflow.solvers.Dense(), GMRES(rtol=..., max_iters=...) or CG(rtol=..., "
+                     "max_iters=..., memory=...)")

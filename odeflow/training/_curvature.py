@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
+from .._options import as_option
+
 
 class CompositeLoss(eqx.Module):
     """A loss `L(params) = output_loss(predict(params))` that keeps its two parts, so
@@ -112,14 +114,8 @@ CURVATURES = {"hessian": Hessian, "gauss-newton": GaussNewton}
 
 def as_curvature(curvature) -> AbstractCurvature:
     """A curvature from an instance or a name in `CURVATURES`."""
-    if isinstance(curvature, AbstractCurvature):
-        return curvature
-    if isinstance(curvature, str) and curvature in CURVATURES:
-        return CURVATURES[curvature]()
-    raise ValueError(
-        f"unknown curvature {curvature!r}; use odeflow.training.Hessian() or GaussNewton(), "
-        f"or one of the names {', '.join(CURVATURES)}"
-    )
+    return as_option(curvature, AbstractCurvature, CURVATURES, "curvature",
+                     "odeflow.training.Hessian() or GaussNewton()")
 
 
 def check_curvature(curvature, loss_fn) -> AbstractCurvature:

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .._options import as_option
+
 
 
 class AbstractErrorSpace(eqx.Module):
@@ -80,14 +82,8 @@ ERROR_SPACES = {"params": ParameterSpace, "outputs": OutputSpace, "loss": LossSp
 
 def as_error_space(error_space) -> AbstractErrorSpace:
     """An error space from an instance or a name in `ERROR_SPACES`."""
-    if isinstance(error_space, AbstractErrorSpace):
-        return error_space
-    if isinstance(error_space, str) and error_space in ERROR_SPACES:
-        return ERROR_SPACES[error_space]()
-    raise ValueError(
-        f"unknown error_space {error_space!r}; use odeflow.training.ParameterSpace(), "
-        f"OutputSpace() or LossSpace(), or one of the names {', '.join(ERROR_SPACES)}"
-    )
+    return as_option(error_space, AbstractErrorSpace, ERROR_SPACES, "error_space",
+                     "odeflow.training.ParameterSpace(), OutputSpace() or LossSpace()")
 
 
 class FlowErrorController(dfx.AbstractStepSizeController):
