@@ -77,14 +77,21 @@ def numpy_field(vector_field):
     return (lambda t, y: np.asarray(f(t, y))), (lambda t, y: np.asarray(j(t, y)))
 
 
-def reference_solution(problem: Problem | str, rtol: float = 1e-10) -> np.ndarray:
-    """y(t1) by scipy's Radau IIA (order 5) at `rtol` (float64, exact Jacobian)."""
+def reference_solution(problem: Problem | str, rtol: float = 1e-10, ts=None) -> np.ndarray:
+    """y(t1), or y at the increasing times `ts` (one row each), by scipy's Radau IIA
+    (order 5) at `rtol` (float64, exact Jacobian). Each time in `ts` is a step end
+    (one solve per interval between them), not an interpolated value."""
     from scipy.integrate import solve_ivp
 
     problem = STIFF_PROBLEMS[problem] if isinstance(problem, str) else problem
     f, jac = numpy_field(problem.vector_field)
-    sol = solve_ivp(f, (0.0, problem.t1), np.asarray(problem.y0, np.float64), method="Radau",
-                    jac=jac, rtol=rtol, atol=rtol * problem.atol_scale * 1e-4)
-    if not sol.success:
-        raise RuntimeError(f"scipy Radau failed on {problem.name}: {sol.message}")
-    return sol.y[:, -1]
+    y, t, rows = np.asarray(problem.y0, np.float64), 0.0, []
+    for t_next in ([problem.t1] if ts is None else np.asarray(ts, np.float64)):
+        if t_next > t:
+            sol = solve_ivp(f, (t, t_next), y, method="Radau", jac=jac, rtol=rtol,
+                            atol=rtol * problem.atol_scale * 1e-4)
+            if not sol.success:
+                raise RuntimeError(f"scipy Radau failed on {problem.name}: {sol.message}")
+            y, t = sol.y[:, -1], t_next
+        rows.append(y)
+    return rows[-1] if ts is None else np.stack(rows)

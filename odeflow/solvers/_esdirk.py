@@ -174,6 +174,13 @@ class ESDIRK(AbstractCountedSolver, dfx.AbstractImplicitSolver):
         """Degree of the dense-output polynomial."""
         return len(self.tableau.dense[0])
 
+    @property
+    def steps_to_save_points(self) -> bool:
+        """Kvaerno 5's continuous extension is of order 4 (the most its stages allow),
+        and its long steps on stiff problems leave 10x the tolerance between steps
+        (Robertson); its default controller steps to the save times instead."""
+        return self.dense_degree < self.tableau.order
+
     @classmethod
     def kvaerno3(cls, **kwargs) -> "ESDIRK":
         return cls(Tableau.from_diffrax(dfx.Kvaerno3, dense_order=3), **kwargs)

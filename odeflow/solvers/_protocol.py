@@ -29,7 +29,7 @@ from equinox import AbstractVar
 import jax.numpy as jnp
 from jaxtyping import Array, Int, PyTree
 
-WORK_FIELDS = (
+WORK_FIELDS = (  # in the order of `Work.counts`
     "nfe",
     "num_jacobians",
     "num_jvps",
@@ -42,19 +42,16 @@ WORK_FIELDS = (
 
 
 class Work(eqx.Module):
-    """The work of one step attempt (or a total of them): vector-field evaluations,
-    dense Jacobians, Jacobian-vector products outside dense Jacobians, linear
-    solves, LU factorisations, Newton iterations, failed Newton solves, and steps
-    attempted by the stiff method of a switching solver. Each an integer array."""
+    """The work of one step attempt (or a total of them): vector-field evaluations
+    (`nfe`), dense Jacobians (`num_jacobians`), Jacobian-vector products outside dense
+    Jacobians (`num_jvps`), linear solves, LU factorisations, Newton iterations,
+    failed Newton solves, and steps attempted by the stiff method of a switching
+    solver (`num_stiff_steps`); each an integer array, read by name.
 
-    nfe: Int[Array, "..."]
-    num_jacobians: Int[Array, "..."]
-    num_jvps: Int[Array, "..."]
-    num_linear_solves: Int[Array, "..."]
-    num_factorizations: Int[Array, "..."]
-    num_newton_iters: Int[Array, "..."]
-    num_newton_failures: Int[Array, "..."]
-    num_stiff_steps: Int[Array, "..."]
+    The counts travel as one int32 array with a trailing axis over `WORK_FIELDS`:
+    one leaf, so the per-step bookkeeping of a solve is one small vector operation."""
+
+    counts: Int[Array, "... 8"]
 
     @classmethod
     def of(cls, **counts) -> "Work":
@@ -62,15 +59,29 @@ class Work(eqx.Module):
         unknown = set(counts) - set(WORK_FIELDS)
         if unknown:
             raise TypeError(f"unknown work fields {sorted(unknown)}; use {', '.join(WORK_FIELDS)}")
-        return cls(**{k: jnp.asarray(counts.get(k, 0)).astype(jnp.int32) for k in WORK_FIELDS})
+        values = jnp.broadcast_arrays(*[jnp.asarray(counts.get(k, 0)).astype(jnp.int32) for k in WORK_FIELDS])
+        return cls(jnp.stack(values, axis=-1))
 
     def __add__(self, other: "Work") -> "Work":
-        return Work(**{k: getattr(self, k) + getattr(other, k) for k in WORK_FIELDS})
+        return Work(self.counts + other.counts)
 
     def as_counts(self) -> "Work":
         """The same counts as int32 (diffrax passes error leaves through
         `jnp.where(isnan(x), inf, x)`, which turns integers into floats)."""
-        return Work(**{k: jnp.asarray(getattr(self, k)).astype(jnp.int32) for k in WORK_FIELDS})
+        return Work(jnp.asarray(self.counts).astype(jnp.int32))
+
+    def as_dict(self) -> dict:
+        """The counts by field name."""
+        return {k: getattr(self, k) for k in WORK_FIELDS}
+
+    nfe = property(lambda self: self.counts[..., 0])
+    num_jacobians = property(lambda self: self.counts[..., 1])
+    num_jvps = property(lambda self: self.counts[..., 2])
+    num_linear_solves = property(lambda self: self.counts[..., 3])
+    num_factorizations = property(lambda self: self.counts[..., 4])
+    num_newton_iters = property(lambda self: self.counts[..., 5])
+    num_newton_failures = property(lambda self: self.counts[..., 6])
+    num_stiff_steps = property(lambda self: self.counts[..., 7])
 
 
 class StepReport(eqx.Module):
@@ -126,13 +137,23 @@ class AbstractCountedSolver(dfx.AbstractAdaptiveSolver):
         """Whether steps come with an error estimate (for adaptive step sizes)."""
         return True
 
-    def default_controller(self, rtol, atol, norm) -> dfx.AbstractStepSizeController:
+    @property
+    def steps_to_save_points(self) -> bool:
+        """Whether `odeflow.solve`'s default controller lands steps on the save times
+        (`step_ts`) rather than interpolating there: for a solver whose dense output
+        is of lower order than its steps and that takes long steps."""
+        return False
+
+    def default_controller(self, rtol, atol, norm, save_ts=None) -> dfx.AbstractStepSizeController:
         """The step-size controller `odeflow.solve` uses when none is given: a PID
-        controller at `rtol`, `atol` and `norm` (`None`: RMS), or constant steps for a
-        method without an error estimate."""
+        controller at `rtol`, `atol` and `norm` (`None`: RMS), stepping to the save
+        times `save_ts` where `steps_to_save_points`, or constant steps for a method
+        without an error estimate."""
         if not self.adaptive:
             return dfx.ConstantStepSize()
-        return dfx.PIDController(rtol=rtol, atol=atol, **({} if norm is None else {"norm": norm}))
+        step_ts = save_ts if self.steps_to_save_points else None
+        return dfx.PIDController(rtol=rtol, atol=atol, step_ts=step_ts,
+                                 **({} if norm is None else {"norm": norm}))
 
     def adjoint_problem(self, adjoint: dfx.AbstractAdjoint) -> str | None:
         """Why this solver cannot run under `adjoint`, naming what works instead, or

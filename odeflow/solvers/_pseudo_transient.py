@@ -83,8 +83,8 @@ class PseudoTransient(AbstractCountedSolver):
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
 
-    def default_controller(self, rtol, atol, norm) -> "SERController":
-        del norm
+    def default_controller(self, rtol, atol, norm, save_ts=None) -> "SERController":
+        del norm, save_ts
         return SERController(rtol, atol, self.max_growth, self.min_growth, self.reject_growth)
 
     def adjoint_problem(self, adjoint):
