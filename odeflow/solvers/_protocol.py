@@ -26,7 +26,9 @@ from typing import Any, ClassVar, NamedTuple
 import diffrax as dfx
 import equinox as eqx
 from equinox import AbstractVar
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Int, PyTree
 
 WORK_FIELDS = (  # in the order of `Work.counts`
@@ -73,6 +75,14 @@ class Work(eqx.Module):
     def as_dict(self) -> dict:
         """The counts by field name."""
         return {k: getattr(self, k) for k in WORK_FIELDS}
+
+    def __repr__(self) -> str:
+        if isinstance(self.counts, jax.core.Tracer):
+            return "Work(traced)"
+        counts = np.asarray(self.counts)
+        return "Work(" + ", ".join(f"{k}={counts[..., i].tolist()}" for i, k in enumerate(WORK_FIELDS)) + ")"
+
+    __str__ = __repr__
 
     nfe = property(lambda self: self.counts[..., 0])
     num_jacobians = property(lambda self: self.counts[..., 1])

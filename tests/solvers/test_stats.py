@@ -4,9 +4,10 @@ a batch; the outcome prints in words."""
 import diffrax as dfx
 import jax
 import jax.numpy as jnp
+import pytest
 
 import odeflow
-from odeflow.solvers import NOT_COUNTED, Result, SolverStats
+from odeflow.solvers import NOT_COUNTED, Result, SolverStats, Work
 
 
 def _solve(rate, **kwargs):
@@ -33,6 +34,17 @@ def test_batched_stats_print_their_spread_and_sum():
     assert int(total.num_steps) == sum(steps) and total.num_steps.shape == ()
     unknown = SolverStats.make(nfe=jnp.array([3, NOT_COUNTED]))
     assert int(unknown.sum().nfe) == NOT_COUNTED  # a count not known stays unknown
+
+
+def test_work_reads_by_name_adds_and_prints():
+    work = Work.of(nfe=3, num_jvps=jnp.array(True)) + Work.of(nfe=2, num_newton_failures=1)
+    assert (int(work.nfe), int(work.num_jvps), int(work.num_newton_failures), int(work.num_jacobians)) == (5, 1, 1, 0)
+    assert str(work).startswith("Work(nfe=5, num_jacobians=0, num_jvps=1,")
+    batch = jax.vmap(lambda n: Work.of(nfe=n, num_stiff_steps=2))(jnp.arange(3))
+    assert batch.nfe.tolist() == [0, 1, 2] and batch.as_dict()["num_stiff_steps"].tolist() == [2, 2, 2]
+    assert "nfe=[0, 1, 2]" in str(batch)
+    with pytest.raises(TypeError, match="unknown work fields"):
+        Work.of(evaluations=1)
 
 
 def test_outcome_prints_in_words():
