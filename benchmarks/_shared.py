@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from odeflow.compare._report import machine_info
+from odeflow.comparison._report import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

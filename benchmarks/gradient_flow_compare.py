@@ -27,7 +27,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from odeflow.compare import compare, print_table, write_report  # noqa: E402
+from odeflow.comparison import compare, print_table, write_report  # noqa: E402
 
 ODE = ["tsit5", "implicit-euler", "kvaerno3", "kvaerno5", "auto", "ros2", "ros2-cg", "ros2-gn",
        "ptc", "ptc-gn"]

@@ -27,10 +27,10 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
-from odeflow.compare._report import machine_info  # noqa: E402
+from odeflow.comparison._report import machine_info  # noqa: E402
 from odeflow.solvers._krylov import cg  # noqa: E402
-from odeflow.tasks import get_task  # noqa: E402
-from odeflow.training import gauss_newton_products  # noqa: E402
+from odeflow.problems import get_task  # noqa: E402
+from odeflow.flow import gauss_newton_products  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 DAMPINGS = (1e-1, 1e-2, 1e-3, 1e-4)

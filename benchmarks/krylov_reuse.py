@@ -43,10 +43,10 @@ import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import odeflow  # noqa: E402
-from odeflow.compare._report import machine_info  # noqa: E402
+from odeflow.comparison._report import machine_info  # noqa: E402
 from odeflow.solvers import CG, ROS2, Dense, PseudoTransient  # noqa: E402
-from odeflow.tasks import get_task  # noqa: E402
-from odeflow.training import gradient_flow  # noqa: E402
+from odeflow.problems import get_task  # noqa: E402
+from odeflow.flow import gradient_flow  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 MEMORIES = (0, 10, 40)

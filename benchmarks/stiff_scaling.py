@@ -40,9 +40,9 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from odeflow.compare import compare, write_report  # noqa: E402
-from odeflow.compare._report import machine_info  # noqa: E402
-from odeflow.tasks import get_task  # noqa: E402
+from odeflow.comparison import compare, write_report  # noqa: E402
+from odeflow.comparison._report import machine_info  # noqa: E402
+from odeflow.problems import get_task  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 TARGETS = (1e-2, 1e-4, 1e-6)

@@ -19,9 +19,9 @@ import pytest
 
 import odeflow
 from odeflow import data, nn
-from odeflow import train as T
+from odeflow import fitting as T
 from odeflow.cli import main
-from odeflow.compare import compare
+from odeflow.comparison import compare
 
 CASES = {}
 
@@ -137,7 +137,7 @@ def _train(folder=None, model=None, d=None, **kwargs):
     m, dd = _train_setup()
     options = dict(optimizer=optax.sgd(1e-2), steps=2, batch_size=8, key=jax.random.key(2),
                    progress=False, count_nfe=False, checkpoint=folder)
-    return T.train(m if model is None else model, T.classification_loss(), dd if d is None else d,
+    return T.fit(m if model is None else model, T.classification_loss(), dd if d is None else d,
                    **(options | kwargs))
 
 
@@ -219,7 +219,7 @@ for name, setup, exc, match in [
     ("compare: empty grid", _compare(grids={"adam": []}), ValueError, "grid for 'adam' is empty"),
     ("compare: more devices than there are", _compare(devices=64), ValueError,
      "xla_force_host_platform_device_count"),
-    ("tasks: unknown task", lambda f: lambda: odeflow.tasks.get_task("parity5"), ValueError,
+    ("tasks: unknown task", lambda f: lambda: odeflow.problems.get_task("parity5"), ValueError,
      "unknown task 'parity5'"),
 ]:
     case(name, exc, match)(setup)

@@ -1,5 +1,5 @@
 """Peers 3: ODE-Net training throughput (images per second) on scikit-learn's
-digits, odeflow.train vs the same model in torch + torchdiffeq.
+digits, odeflow.fitting vs the same model in torch + torchdiffeq.
 
 Both sides: the ODE-Net of `odeflow.nn.ODENet` (MLP: Linear(64, 64) + tanh, one
 ODE block with f(t, h) = W2 tanh(W1 [h, t] + b1) + b2 of hidden width 64 on [0, 1],
@@ -24,7 +24,7 @@ import optax
 
 from _common import NOT_INSTALLED, settings, table, torch_versions, write
 from odeflow import data, nn
-from odeflow import train as T
+from odeflow import fitting as T
 
 FULL = dict(kinds=["mlp", "conv"], steps=40, rounds=3, batch=64, width={"mlp": 64, "conv": 32})
 QUICK = dict(kinds=["mlp"], steps=3, rounds=1, batch=16, width={"mlp": 8, "conv": 8})
@@ -36,7 +36,7 @@ def odeflow_model(kind, width, shape):
 
 
 def odeflow_round(model, d, cfg):
-    r = T.train(model, T.classification_loss(), {"x": d["x"], "y": d["y"]}, optimizer=optax.adam(3e-3),
+    r = T.fit(model, T.classification_loss(), {"x": d["x"], "y": d["y"]}, optimizer=optax.adam(3e-3),
                 steps=cfg["steps"], batch_size=cfg["batch"], key=jax.random.key(1), progress=False,
                 count_nfe=False)
     times = np.diff([0.0] + r.history["time"])

@@ -9,7 +9,7 @@ points each; dopri5 at rtol 1e-7, atol 1e-9; RMSprop lr 1e-3 (decay 0.99, eps
 Every side starts from the same weights (drawn once with numpy, N(0, 0.1), zero
 biases, as the demo) and the same true trajectory (scipy DOP853 at rtol 1e-12).
 Minibatches: each side draws them its own way (torchdiffeq's demo and the diffrax
-loop: numpy `choice` without replacement per iteration; odeflow.train: epoch
+loop: numpy `choice` without replacement per iteration; odeflow.fitting: epoch
 permutations), from the same seed. Each (side, seed) runs in a fresh process,
 interleaved, so the whole-process time includes imports and compilation.
 
@@ -31,7 +31,7 @@ FULL = dict(iterations=2000, seeds=[0, 1, 2, 3, 4], points=1000, t1=25.0, batch=
 QUICK = dict(iterations=20, seeds=[0], points=200, t1=5.0, batch=8, window=5, sides=["odeflow-scan", "torchdiffeq"])
 A = np.array([[-0.1, 2.0], [-2.0, -0.1]])
 SIDES = ("odeflow", "odeflow-scan", "diffrax", "torchdiffeq")
-SCAN = 50  # odeflow-scan: odeflow.train(..., steps_per_call=50)
+SCAN = 50  # odeflow-scan: odeflow.fitting(..., steps_per_call=50)
 
 
 def prepare(cfg: dict, seed: int, folder: Path) -> Path:
@@ -74,7 +74,7 @@ def worker_odeflow(setup, cfg, seed, steps_per_call=1):
     import optax
 
     from odeflow import nn
-    from odeflow import train as T
+    from odeflow import fitting as T
 
     ts, ys = jnp.asarray(setup["ts"]), jnp.asarray(setup["ys"])
 
@@ -96,7 +96,7 @@ def worker_odeflow(setup, cfg, seed, steps_per_call=1):
         return jnp.mean(jnp.abs(jnp.swapaxes(pred, 0, 1) - batch["ys"])), {"nfe": stats.nfe,
                                                                            "steps": stats.num_steps}
 
-    result = T.train(block, loss_fn, data, optimizer=optax.rmsprop(1e-3, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+    result = T.fit(block, loss_fn, data, optimizer=optax.rmsprop(1e-3, decay=0.99, eps=1e-8, eps_in_sqrt=False),
                      steps=cfg["iterations"], batch_size=cfg["batch"], key=jax.random.key(seed),
                      count_nfe=False, progress=False, steps_per_call=steps_per_call)
     # per call: one step, or a chunk of `steps_per_call` steps (its time spread evenly)

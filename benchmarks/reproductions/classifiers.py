@@ -20,7 +20,7 @@ import optax
 
 from _common import settings, table, write
 from odeflow import data, nn
-from odeflow import train as T
+from odeflow import fitting as T
 
 FULL = dict(datasets={"digits": 15, "mnist1d": 8}, seeds=[0, 1], width=32, batch=64, lr=3e-3,
             mnist1d_samples=5000)
@@ -47,7 +47,7 @@ def run(name, model_name, seed, cfg):
     start = time.perf_counter()
     # backward NFE is counted host-side on one step after training, not on every step:
     # the per-evaluation callbacks would slow the timed training by about 40%
-    r = T.train(model, T.classification_loss(), {"x": d["x"], "y": d["y"]},
+    r = T.fit(model, T.classification_loss(), {"x": d["x"], "y": d["y"]},
                 optimizer=optax.adam(cfg["lr"]), steps=steps, batch_size=cfg["batch"],
                 key=jax.random.key(1000 + seed), progress=False, count_nfe=False)
     wall = time.perf_counter() - start

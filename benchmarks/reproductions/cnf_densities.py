@@ -20,7 +20,7 @@ import optax
 
 from _common import settings, table, write
 from odeflow import data, nn
-from odeflow import train as T
+from odeflow import fitting as T
 
 FULL = dict(densities=["moons", "eight_gaussians", "circles"], steps=1500, batch=256, train=20000,
             hidden=64, depth=3, grid=100)
@@ -33,7 +33,7 @@ def run(name, cfg):
     cnf = nn.CNF(2, cfg["hidden"], cfg["depth"], key=jax.random.key(2), trace="hutchinson",
                  rtol=1e-4, atol=1e-5)
     start = time.perf_counter()
-    r = T.train(cnf, lambda m, b, k: m.loss(b["x"], key=k), {"x": x}, optimizer=optax.adam(3e-3),
+    r = T.fit(cnf, lambda m, b, k: m.loss(b["x"], key=k), {"x": x}, optimizer=optax.adam(3e-3),
                 steps=cfg["steps"], batch_size=cfg["batch"], key=jax.random.key(3), progress=False)
     wall = time.perf_counter() - start
     logp, stats = eqx.filter_jit(lambda m: m.log_prob(x_test, trace="exact"))(r.model)

@@ -25,7 +25,7 @@ import optax
 
 from _common import settings, table, write
 from odeflow import data, nn
-from odeflow import train as T
+from odeflow import fitting as T
 
 FULL = dict(observed=[30, 50, 100], steps=3000, seeds=[0, 1], spirals=1000, train=800)
 QUICK = dict(observed=[30], steps=5, seeds=[0], spirals=60, train=40)
@@ -47,7 +47,7 @@ def run(kind, n_obs, seed, cfg):
     key = jax.random.key(seed + 2)
     model = nn.LatentODE(key=key) if kind == "latent ODE" else nn.RNNBaseline(key=key)
     start = time.perf_counter()
-    r = T.train(model, T.sequence_loss(s.times), {"values": s.observed[train], "mask": mask[train]},
+    r = T.fit(model, T.sequence_loss(s.times), {"values": s.observed[train], "mask": mask[train]},
                 optimizer=optax.adam(1e-2), steps=cfg["steps"], batch_size=min(100, cfg["train"]),
                 key=jax.random.key(seed + 3), progress=False)
     wall = time.perf_counter() - start

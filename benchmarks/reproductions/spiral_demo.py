@@ -4,7 +4,7 @@ Learn dy/dt = (y^3) A, A = [[-0.1, 2], [-2, -0.1]], y(0) = (2, 0), from one
 trajectory of 1,000 points on [0, 25]: minibatches of 20 windows of 10 points,
 model Linear(2, 50)-tanh-Linear(50, 2) on y^3, dopri5 at rtol 1e-7 / atol 1e-9,
 RMSprop (lr 1e-3, decay 0.99, eps outside the square root, as torch), L1 loss,
-float32, through `odeflow.train`. Reports the final whole-trajectory error, time
+float32, through `odeflow.fitting`. Reports the final whole-trajectory error, time
 per iteration (compile apart), NFE per iteration, over seeds; plots the fit.
 
     python benchmarks/reproductions/spiral_demo.py [--quick]
@@ -22,7 +22,7 @@ import optax
 
 from _common import settings, table, write
 from odeflow import nn, solve
-from odeflow import train as T
+from odeflow import fitting as T
 
 FULL = dict(iterations=2000, seeds=[0, 1, 2], points=1000, t1=25.0, batch=20, window=10)
 QUICK = dict(iterations=20, seeds=[0], points=200, t1=5.0, batch=8, window=5)
@@ -65,7 +65,7 @@ def run(seed, cfg, ts, ys):
 
     optimizer = optax.rmsprop(1e-3, decay=0.99, eps=1e-8, eps_in_sqrt=False)
     start = time.perf_counter()
-    result = T.train(model(jax.random.key(seed)), loss_fn, data, optimizer=optimizer,
+    result = T.fit(model(jax.random.key(seed)), loss_fn, data, optimizer=optimizer,
                      steps=cfg["iterations"], batch_size=cfg["batch"], key=jax.random.key(100 + seed),
                      count_nfe=False, progress=False)
     wall = time.perf_counter() - start
@@ -108,7 +108,7 @@ def main(argv=None):
         if seed == cfg["seeds"][0]:
             plot(out / ("spiral_demo" + ("_quick" if quick else "") + ".png"), ts, ys, block, history)
     med = lambda k: float(np.median([r[k] for r in rows]))
-    md = "Spiral demo (torchdiffeq ode_demo set-up), odeflow.train, float32\n\n" + table(
+    md = "Spiral demo (torchdiffeq ode_demo set-up), odeflow.fitting, float32\n\n" + table(
         ["seed", "final trajectory error (mean abs)", "first iteration (compile) s",
          "median iteration ms", "NFE / iteration", "train wall s"],
         [[r["seed"], f"{r['final_error']:.4f}", f"{r['first_iteration_s']:.2f}",

@@ -8,7 +8,7 @@ devices). Measured there:
   seeds, vmapped and split over the devices (`odeflow._sharding.sharded_map`,
   what `odeflow.compare` does while tuning): seeds per second, median of 5 after a
   warm-up;
-- training: the digits ODE-Net (MLP) by `odeflow.train(..., devices=k)`, batch 256,
+- training: the digits ODE-Net (MLP) by `odeflow.fitting(..., devices=k)`, batch 256,
   images per second over 20 steps after 2 warm-up steps, median of 3.
 
 The seed sweep also runs split over several processes on this machine (one
@@ -58,9 +58,9 @@ def measure(cfg: dict) -> dict:
 
     import odeflow
     from odeflow import data, nn
-    from odeflow import train as T
+    from odeflow import fitting as T
     from odeflow._sharding import sharded_map
-    from odeflow.tasks import get_task
+    from odeflow.problems import get_task
 
     n = len(jax.local_devices())
     task = get_task("parity4")
@@ -90,9 +90,9 @@ def measure(cfg: dict) -> dict:
     for _ in range(max(1, cfg["repeats"] // 2)):
         options = dict(optimizer=optax.adam(1e-3), batch_size=cfg["batch"], key=jax.random.key(1),
                       progress=False, count_nfe=False, devices=n)
-        T.train(model, T.classification_loss(), d, steps=2, **options)  # compile
+        T.fit(model, T.classification_loss(), d, steps=2, **options)  # compile
         start = time.perf_counter()
-        T.train(model, T.classification_loss(), d, steps=cfg["train_steps"], **options)
+        T.fit(model, T.classification_loss(), d, steps=cfg["train_steps"], **options)
         train_times.append(time.perf_counter() - start)
     return dict(common, train_s=float(np.median(train_times)),
                 images_per_s=cfg["train_steps"] * cfg["batch"] / float(np.median(train_times)))

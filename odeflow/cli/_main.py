@@ -74,11 +74,11 @@ def _compare(args) -> int:
         jax.config.update("jax_enable_x64", True)
     from rich.console import Console
 
-    from ..compare import compare, print_table, write_report
-    from ..compare._report import ensure_writable
+    from ..comparison import compare, print_table, write_report
+    from ..comparison._report import ensure_writable
 
-    from ..compare import get_method
-    from ..tasks import get_task, task_names
+    from ..comparison import get_method
+    from ..problems import get_task, task_names
 
     # names first (nothing created for a typo), then the output folder, before the
     # run rather than after it
@@ -113,13 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "tasks":
-            from ..tasks import get_task, task_names
+            from ..problems import get_task, task_names
 
             for name in task_names():
                 print(f"{name:10s} {get_task(name, dtype='float32').description}")
             return 0
         if args.command == "methods":
-            from ..compare import get_method, method_names
+            from ..comparison import get_method, method_names
 
             for name in method_names():
                 print(f"{name:16s} {get_method(name).description}")

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
-from ..training import gradient_flow
+from ..flow import gradient_flow
 
 
 def hvp(loss_fn, params, vector):

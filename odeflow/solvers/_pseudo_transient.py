@@ -15,7 +15,7 @@ damped Newton step with damping λ = 1/h (Hessian-free optimisation with Tikhono
 damping, Martens 2010). With the Gauss-Newton matrix G in place of ∇²L it is exactly a
 Levenberg-Marquardt step with λ = 1/h; PTC and Levenberg-Marquardt differ only in the
 rule that updates λ (residual reduction here, the gain ratio of the quadratic model
-there; see `odeflow.training.levenberg_marquardt`).
+there; see `odeflow.flow.levenberg_marquardt`).
 
 The step reports the residual norms ‖f(y0)‖, ‖f(y1)‖ (`StepReport.extra`) for
 `SERController`, and a local error estimate ½h(f(y1) - f(y0)) (that of implicit

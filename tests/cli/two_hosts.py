@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from odeflow import nn  # noqa: E402
-from odeflow import train as T  # noqa: E402
+from odeflow import fitting as T  # noqa: E402
 from odeflow.cli import main  # noqa: E402
 
 COMPARE = ["compare", "--task", "xor", "--methods", "adam,scipy-lsoda", "--seeds", "3",
@@ -36,7 +36,7 @@ if __name__ == "__main__":
     assert main(COMPARE + ["--devices", devices, "--out", out] + hosts) == 0
     assert jax.process_count() == (1 if role == "single" else 2)
     from odeflow._distributed import split_over_processes
-    from odeflow.compare._journal import Journal
+    from odeflow.comparison._journal import Journal
 
     # process 0 reads the journal and shares it (here process 1's path does not
     # exist, as on a host without process 0's disk); its refusal is every process's

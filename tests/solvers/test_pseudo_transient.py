@@ -11,7 +11,7 @@ from scipy.integrate import solve_ivp
 
 import odeflow
 from odeflow.solvers import SERController, StepReport, Work
-from odeflow.training import levenberg_marquardt
+from odeflow.flow import levenberg_marquardt
 
 A, B = 1.0, 1.5  # Brusselator with a stable equilibrium (A, B / A): B < 1 + A^2
 STIFF = 1e3  # the second equation is fast
@@ -76,7 +76,7 @@ def test_ser_controller_rejects_growth_and_nonfinite():
 def test_ptc_gauss_newton_step_is_a_levenberg_marquardt_step():
     """(I/h + G) δ = -∇L: one PTC step with Gauss-Newton curvature from pseudo-time
     step h is the Levenberg-Marquardt step with damping 1/h."""
-    task = odeflow.tasks.get_task("xor")
+    task = odeflow.problems.get_task("xor")
     params = task.init(jax.random.key(1))
     h = 0.7
     solver = dataclasses.replace(odeflow.solvers.get_solver("ptc-dense"), reject_growth=1e9)
@@ -90,7 +90,7 @@ def test_ptc_gauss_newton_step_is_a_levenberg_marquardt_step():
 
 
 def test_ptc_trains_to_target():
-    task = odeflow.tasks.get_task("encoder")
+    task = odeflow.problems.get_task("encoder")
     res = odeflow.gradient_flow(task.composite_loss, task.init(jax.random.key(0)), solver="ptc",
                                 curvature="gauss-newton", t1=1e30, target_loss=1e-3,
                                 max_steps=2000)

@@ -8,7 +8,7 @@ import functools
 import pytest
 
 import odeflow
-from odeflow.problems import STIFF_PROBLEMS, Problem, reference_solution, van_der_pol
+from odeflow.problems import STIFF_PROBLEMS, StiffProblem, reference_solution, van_der_pol
 from odeflow.solvers import solver_names
 
 
@@ -64,7 +64,7 @@ def test_error_falls_with_the_tolerance_on_hires(solver, references):
 
 
 # errors relative to max(|y|, 1): both components cross zero on the limit cycle
-NONSTIFF = Problem("van_der_pol_mu1", functools.partial(van_der_pol, mu=1.0), (2.0, 0.0), 10.0,
+NONSTIFF = StiffProblem("van_der_pol_mu1", functools.partial(van_der_pol, mu=1.0), (2.0, 0.0), 10.0,
                    1.0, 1.0)
 
 

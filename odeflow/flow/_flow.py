@@ -1,0 +1,231 @@
+"""`gradient_flow`: train by integrating dθ/dt = -∇L(θ) with an ODE solver.
+
+Gradient descent is explicit Euler on this ODE with step = learning rate; Owens &
+Filkin (IJCNN 1989) observed that the ODE is usually stiff and solved it with a
+stiff integrator instead.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PyTree
+
+from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
+from ..solvers import CG, ROS2, AutoLinearSolver, AutoSwitch, get_solver, solve
+from ..solvers._solve import default_controller
+from ._curvature import AbstractCurvature, check_curvature, negated
+from ._error_control import AbstractErrorSpace, FlowErrorController, check_error_control
+from ._result import (
+    FAILED,
+    HORIZON_REACHED,
+    MAX_STEPS_REACHED,
+    TARGET_REACHED,
+    FlowResult,
+    clean_history,
+    finite_initial_loss,
+)
+
+
+def split_params(params):
+    """(trainable float arrays, the rest): models may hold functions and ints."""
+    return eqx.partition(params, eqx.is_inexact_array)
+
+
+def gradient_flow(
+    loss_fn: Callable[[PyTree], Float[Array, ""]],
+    params: PyTree,
+    *,
+    solver="auto",
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    t1: float = 1e4,
+    target_loss: float | None = None,
+    max_steps: int = 10_000,
+    throw: bool = True,
+    dt0: float | None = None,
+    history: bool = True,
+    curvature: str | AbstractCurvature = "hessian",
+    error_space: str | AbstractErrorSpace = "params",
+    rtol_final: float | None = None,
+    descent_check: bool = True,
+) -> FlowResult:
+    """Train `params` by solving the gradient flow dθ/dt = -∇L(θ) from t = 0.
+
+    **Arguments:**
+
+    - `loss_fn`: full-batch loss `L(params) -> scalar`.
+    - `params`: initial parameters, any pytree (an equinox model, a dict); only its
+      floating-point arrays are trained.
+    - `solver`: a diffrax solver or a registered name (see `odeflow.solvers`).
+    - `rtol`, `atol`: step-size controller tolerances on the parameters.
+    - `t1`: flow-time horizon.
+    - `target_loss`: stop at the end of the first step whose loss is below this.
+    - `max_steps`: cap on attempted steps (`throw=False` returns the partial result
+      with status `max_steps_reached`).
+    - `dt0`: fixed step for solvers without error estimate (`"euler"`: the
+      learning rate), or the first step of adaptive ones.
+    - `history`: record the loss after every accepted step.
+    - `curvature`: the Jacobian implicit and Rosenbrock solvers use:
+      `odeflow.flow.Hessian()` (exact, -∇²L by automatic differentiation) or
+      `GaussNewton()` (-G, the generalised Gauss-Newton matrix; positive
+      semi-definite, so CG always applies; needs `loss_fn` to be a `CompositeLoss`);
+      the names `"hessian"` and `"gauss-newton"` are shorthand.
+    - `error_space`: where adaptive solvers measure the local error:
+      `ParameterSpace()`, `OutputSpace()` (the model outputs on the training set,
+      through a JVP; needs a `CompositeLoss`) or `LossSpace()` (the loss, through its
+      gradient); shorthand `"params"`, `"outputs"`, `"loss"`.
+    - `rtol_final`: a tolerance schedule: `rtol` (and `atol` in proportion) at the
+      initial loss, tightening log-linearly in the loss to `rtol_final` at
+      `target_loss`.
+    - `descent_check`: adaptive solvers reject a step that increases the loss (the
+      exact flow never does); costs one loss evaluation per step (the accepted
+      loss is carried).
+
+    The default `solver="auto"` here is `default_flow_solver()`: Tsit5 while
+    non-stiff, then Rosenbrock-W steps (dense up to 100 parameters, else CG on
+    Hessian- or Gauss-Newton-vector products), which suit the symmetric Jacobian and
+    loose tolerances of a gradient flow.
+
+    **Returns:** a `FlowResult`. Compiled once per loss function, parameter shapes
+    and static settings; `rtol`, `atol`, `t1`, `target_loss` and `dt0` are traced, so
+    changing their values does not recompile. `jax.vmap` over `params` runs seeds in
+    parallel with per-seed statistics.
+    """
+    solver = default_flow_solver() if solver == "auto" else get_solver(solver)
+    curvature = check_curvature(curvature, loss_fn)
+    error_space = check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn)
+    check_tolerances(rtol, atol)
+    check_interval(0.0, t1, forward=True)
+    check_positive_int(max_steps, "max_steps")
+    check_float_tree(params, "params")
+    if target_loss is not None and not isinstance(target_loss, jax.core.Tracer):
+        if not np.isfinite(float(target_loss)):
+            raise ValueError(f"target_loss must be finite, got {target_loss}")
+    dtype = jnp.result_type(*jax.tree.leaves(split_params(params)[0]))
+    traced = lambda x: None if x is None else jnp.asarray(x, dtype)
+    return _gradient_flow(
+        loss_fn,
+        params,
+        solver,
+        traced(rtol),
+        traced(atol),
+        traced(t1),
+        traced(target_loss),
+        max_steps,
+        throw,
+        traced(dt0),
+        history,
+        curvature,
+        error_space,
+        traced(rtol_final),
+        descent_check,
+    )
+
+
+def default_flow_solver() -> AutoSwitch:
+    """`AutoSwitch` with ROS2 as its stiff method, dense up to 100 parameters and
+    loose CG (relative residual 1e-2, 50 products) above: the `"auto"` of
+    `gradient_flow`."""
+    matrix_free = CG(rtol=1e-2, max_iters=50)
+    return AutoSwitch(implicit=ROS2(linear_solver=AutoLinearSolver(matrix_free=matrix_free)))
+
+
+def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target, p0,
+                descent):
+    """`(controller or None, forward evaluations per step, initial ones)`: error
+    control in output or loss space, a tolerance schedule and the descent check
+    wrap the solver's PID controller; solvers that step by another rule (constant
+    steps, pseudo-transient continuation) keep theirs."""
+    if not isinstance(default_controller(solver, rtol, atol, None, dt0=1.0), dfx.PIDController):
+        return None, 0, 0
+    space = error_space.space(loss_fn, loss, static)
+    if space is None and rtol_final is None and not descent:
+        return None, 0, 0
+    schedule = None
+    if rtol_final is not None:
+        schedule = (jnp.log(loss(p0)), jnp.log(target), jnp.log(rtol / rtol_final))
+    inner = dfx.PIDController(rtol=rtol, atol=atol)
+    controller = FlowErrorController(inner, space, loss, schedule, descent)
+    initial = (0 if rtol_final is None else 1) + controller.evaluations_at_init()
+    return controller, controller.evaluations_per_step(), initial
+
+
+@eqx.filter_jit
+def _gradient_flow(
+    loss_fn, params, solver, rtol, atol, t1, target_loss, max_steps, throw, dt0, history,
+    curvature, error_space, rtol_final, descent_check,
+):
+    trainable, static = split_params(params)
+    loss = lambda p: loss_fn(eqx.combine(p, static))
+    grad = jax.grad(loss)
+    trainable = finite_initial_loss(loss(trainable), trainable)
+
+    def vector_field(t, p, args):
+        return negated(grad(p))
+
+    linearize = curvature.linearize(loss_fn, static)
+
+    controller, per_step, initial = _controller(
+        loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target_loss, trainable,
+        descent_check,
+    )
+    event = None
+    if target_loss is not None:
+        event = dfx.Event(lambda t, y, args, **kw: loss(y) < target_loss)
+    subs = [dfx.SubSaveAt(t1=True)]
+    if history:
+        subs.append(dfx.SubSaveAt(t0=True, steps=True, fn=lambda t, y, args: loss(y)))
+    sol = solve(
+        vector_field,
+        trainable,
+        t0=0.0,
+        t1=t1,
+        solver=solver,
+        rtol=rtol,
+        atol=atol,
+        dt0=dt0,
+        saveat=dfx.SaveAt(subs=subs),
+        max_steps=max_steps,
+        throw=throw,
+        event=event,
+        linearize=linearize,
+        controller=controller,
+    )
+    final = jax.tree.map(lambda x: x[-1], sol.ys[0])
+    final_loss = loss(final)
+    hit = False if event is None else sol.event_mask
+    status = _status(sol.result, hit, final_loss)
+    loss_evals = 2 + (0 if event is None else sol.stats.num_steps + 1)  # initial check, final loss, event
+    loss_evals = loss_evals + initial + per_step * sol.stats.num_steps
+    if history:
+        loss_hist, t_hist = clean_history(sol.ys[1], sol.ts[1])
+        loss_evals = loss_evals + sol.stats.num_steps + 1  # diffrax evaluates per attempt
+    else:
+        loss_hist = t_hist = jnp.full((0,), jnp.nan, final_loss.dtype)
+    stats = eqx.tree_at(lambda s: s.num_loss_evals, sol.stats, jnp.asarray(loss_evals, jnp.int32))
+    return FlowResult(
+        params=eqx.combine(final, static),
+        loss=final_loss,
+        t=sol.ts[0][-1],
+        stats=stats,
+        status=status,
+        loss_history=loss_hist,
+        history_t=t_hist,
+        result=sol.result,
+    )
+
+
+def _status(result, hit, final_loss):
+    status = jnp.where(hit, TARGET_REACHED, HORIZON_REACHED)
+    status = jnp.where(result == dfx.RESULTS.max_steps_reached, MAX_STEPS_REACHED, status)
+    ok = (result == dfx.RESULTS.successful) | (result == dfx.RESULTS.event_occurred)
+    bad = (~ok & (result != dfx.RESULTS.max_steps_reached)) | ~jnp.isfinite(final_loss)
+    return jnp.where(bad, FAILED, status).astype(jnp.int32)
+
+

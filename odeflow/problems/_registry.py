@@ -1,0 +1,49 @@
+"""Training tasks by name: `get_task("parity4")`, `task_names()`."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._tasks import digits, encoder, mnist1d, moons, parity4, xor
+from ._task import Task
+
+_TASKS = {
+    "xor": xor,
+    "encoder": encoder,
+    "parity4": parity4,
+    "digits": digits,
+    "moons": moons,
+    "mnist1d": mnist1d,
+}
+
+
+def _task_key(name) -> str:
+    """Names match whatever their case and separators: "MNIST-1D" is "mnist1d"."""
+    return str(name).strip().lower().replace("-", "").replace("_", "")
+
+
+def task_names() -> list[str]:
+    """Registered task names."""
+    return list(_TASKS)
+
+
+def get_task(name: str, dtype=jnp.float64, **options) -> Task:
+    """Build a registered task with data and parameters of `dtype`; names match
+    whatever their case (`"MNIST1D"` is `"mnist1d"`).
+
+    float64 needs `jax.config.update("jax_enable_x64", True)` first; without it a
+    `ValueError` says so rather than silently training in float32."""
+    key = _task_key(name)
+    if key not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; use one of: {', '.join(_TASKS)}")
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a float type, got {dtype}")
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "float64 needs jax.config.update('jax_enable_x64', True) before use; "
+            "or pass dtype=jnp.float32"
+        )
+    return _TASKS[key](dtype=dtype, **options)
+

@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import pytest
+
+from odeflow.comparison import compare, markdown, method_names, summarize, write_report
+
+
+@pytest.fixture(scope="module")
+def result():
+    return compare("xor", ["adam", "kvaerno3", "scipy-lsoda"], seeds=2, target=5e-2,
+                   max_steps=3000, repeats=1, scipy_time_cap=10.0)
+
+
+def test_records_per_seed_and_method(result):
+    assert len(result.records) == 3 * 2
+    for r in result.records:
+        assert r["status"] in ("target_reached", "horizon_reached", "max_steps_reached",
+                               "failed", "time_cap")
+        assert r["reached"] == (r["loss"] < 5e-2)
+        assert r["presentations"] > 0
+    kv = [r for r in result.records if r["method"] == "kvaerno3"]
+    assert all(r["jacobians"] == r["steps"] for r in kv)
+    assert result.tuning["adam"]["chosen"] in [g["value"] for g in result.tuning["adam"]["grid"]]
+
+
+def test_identical_initial_parameters_across_methods(result):
+    # every method starts from the same loss on a seed
+    for seed in (0, 1):
+        starts = {r["method"]: r["loss_history"][0] for r in result.records if r["seed"] == seed}
+        assert len(set(np.round(list(starts.values()), 12))) == 1, starts
+
+
+def test_report_files(result, tmp_path):
+    paths = write_report(result, tmp_path)
+    data = json.loads(paths["json"].read_text())
+    assert data["machine"]["jax"] and data["config"]["task"] == "xor"
+    assert len(data["summary"]) == 3
+    assert "| kvaerno3 |" in markdown(result)
+    assert paths["plot"].stat().st_size > 1000
+    assert summarize(result)[0]["method"] == "adam"
+
+
+def test_method_names():
+    assert {"adam", "gd", "tsit5", "scipy-vode-bdf", "ptc-gn", "lm"} <= set(method_names())
+
+
+def test_newton_type_methods_and_seed_by_seed_tuning():
+    """Gauss-Newton, pseudo-transient and Levenberg-Marquardt methods run through
+    compare; tuning seed by seed chooses what vmapped tuning chooses."""
+    methods = ["auto", "ros2-gn", "ptc-gn", "lm"]
+    kwargs = dict(seeds=2, target=5e-2, max_steps=2000, repeats=1)
+    batched = compare("xor", methods, vmap_seeds=True, **kwargs)
+    looped = compare("xor", methods, vmap_seeds=False, **kwargs)
+    assert batched.tuning == looped.tuning
+    assert looped.config["vmap_seeds"] is False
+    for rec in looped.records:
+        assert rec["reached"], rec
+    lm = [r for r in looped.records if r["method"] == "lm"]
+    assert all(r["hvps"] > 0 and r["jacobians"] == 0 for r in lm)  # matrix-free
