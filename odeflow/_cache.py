@@ -91,3 +91,40 @@ class CompileCache:
         if len(self._values) > self.size:
             self._values.popitem(last=False)
         return value
+
+
+class Keyed:
+    """A callable that hashes and compares by `structural_key`: as a static argument
+    of `jax.jit` (or a static field of a diffrax term), two closures built again from
+    the same code and values share one compilation."""
+
+    __slots__ = ("fn", "_key", "_hash")
+
+    def __init__(self, fn):
+        self.fn, self._key = fn, structural_key(fn)
+        self._hash = hash(self._key)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, Keyed) and other._key == self._key
+
+    def __repr__(self):
+        return repr(self.fn)
+
+
+def keyed(obj):
+    """`obj` with its plain Python functions (also inside an optax transformation's
+    named tuple) wrapped in `Keyed`; modules, arrays and other objects unchanged."""
+    if isinstance(obj, (types.FunctionType, types.MethodType, functools.partial)):
+        try:
+            return Keyed(obj)
+        except TypeError:  # something inside cannot be hashed at all
+            return obj
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # optax's GradientTransformation
+        return type(obj)(*(keyed(x) for x in obj))
+    return obj

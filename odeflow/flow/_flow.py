@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree
 
+from .._cache import keyed
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
 from ..solvers import CG, ROS2, AutoLinearSolver, AutoSwitch, get_solver, solve
 from ..solvers._solve import default_controller
@@ -110,7 +111,7 @@ def gradient_flow(
     dtype = jnp.result_type(*jax.tree.leaves(split_params(params)[0]))
     traced = lambda x: None if x is None else jnp.asarray(x, dtype)
     return _gradient_flow(
-        loss_fn,
+        keyed(loss_fn),
         params,
         solver,
         traced(rtol),
@@ -164,7 +165,7 @@ def _gradient_flow(
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
     grad = jax.grad(loss)
-    trainable = finite_initial_loss(loss(trainable), trainable)
+    trainable = finite_initial_loss(loss(trainable), trainable, throw)
 
     def vector_field(t, p, args):
         return negated(grad(p))

@@ -38,6 +38,7 @@ def levenberg_marquardt(
     target_loss: float | None = None,
     max_iters: int = 1000,
     linear_solver: AbstractLinearSolver | str = CG(rtol=1e-2, max_iters=50),
+    throw: bool = True,
 ) -> FlowResult:
     """Minimise `loss_fn = output_loss(predict(params))` by Levenberg-Marquardt steps
     (G + λI) δ = -∇L on the generalised Gauss-Newton matrix G, with the damping λ
@@ -59,6 +60,8 @@ def levenberg_marquardt(
       products; the default stops at relative residual 1e-2 or 50 products),
       `Dense()` (G formed, LU) or `GMRES(...)`; the names `"cg"`, `"dense"`,
       `"gmres"` take their defaults.
+    - `throw`: raise if the loss at the initial parameters is NaN or inf; `False`
+      returns a failed result instead.
 
     **Returns:** a `FlowResult` (`t` = iterations; `stats.nfe` gradient evaluations,
     `num_loss_evals` trial losses, `num_jvps` Gauss-Newton products,
@@ -74,7 +77,7 @@ def levenberg_marquardt(
     dtype = jnp.result_type(*jax.tree.leaves(trainable))
     target = -jnp.inf if target_loss is None else jnp.asarray(target_loss, dtype)
     return _levenberg_marquardt(loss_fn, params, jnp.asarray(damping, dtype), target, linear_solver,
-                                max_iters)
+                                max_iters, throw)
 
 
 MAX_DAMPING = 1e15
@@ -83,7 +86,7 @@ _COUNTS = ("nfe", "num_loss_evals", "num_jvps", "num_linear_solves", "num_jacobi
 
 
 @eqx.filter_jit
-def _levenberg_marquardt(loss_fn, params, damping, target, linear_solver, max_iters):
+def _levenberg_marquardt(loss_fn, params, damping, target, linear_solver, max_iters, throw):
     trainable, static = split_params(params)
     flat0, unravel = ravel_pytree(trainable)
     predict = lambda f: loss_fn.predict(eqx.combine(unravel(f), static))
@@ -121,7 +124,7 @@ def _levenberg_marquardt(loss_fn, params, damping, target, linear_solver, max_it
         return _State(flat, value, gradient, damping, nu, s.iters + 1, counts, history)
 
     value0, grad0 = jax.value_and_grad(loss)(flat0)
-    value0 = finite_initial_loss(value0, value0)
+    value0 = finite_initial_loss(value0, value0, throw)
     counts = {k: jnp.zeros((), jnp.int32) for k in _COUNTS} | {"nfe": jnp.ones((), jnp.int32)}
     history = jnp.full((max_iters + 1,), jnp.nan, value0.dtype).at[0].set(value0)
     init = _State(flat0, value0, grad0, damping, jnp.asarray(2.0, damping.dtype),

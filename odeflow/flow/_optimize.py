@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PyTree
 
+from .._cache import keyed
 from .._checks import check_float_tree, check_positive_int
 from ..solvers import SolverStats
 from ._flow import split_params
@@ -25,6 +26,7 @@ def optimize(
     target_loss: float | None = None,
     max_iters: int = 10_000,
     opt_state: PyTree | None = None,
+    throw: bool = True,
 ) -> FlowResult:
     """Minimise `loss_fn` with an optax optimizer on the full batch.
 
@@ -43,6 +45,8 @@ def optimize(
     - `max_iters`: iteration cap.
     - `opt_state`: initial optimizer state (default `optimizer.init(params)`), e.g.
       with a learning rate set through `optax.inject_hyperparams`.
+    - `throw`: raise if the loss at the initial parameters is NaN or inf; `False`
+      returns a failed result instead.
 
     **Returns:** a `FlowResult` whose `t` is the number of updates applied and whose
     `stats.nfe` counts gradient evaluations.
@@ -53,7 +57,7 @@ def optimize(
     if opt_state is None:
         opt_state = optimizer.init(trainable)
     target = -jnp.inf if target_loss is None else jnp.asarray(target_loss)
-    return _optimize(loss_fn, params, optimizer, opt_state, target, max_iters)
+    return _optimize(keyed(loss_fn), params, keyed(optimizer), opt_state, target, max_iters, throw)
 
 
 def _linesearch_steps(opt_state):
@@ -67,7 +71,7 @@ def _stage_evals(opt_state):
 
 
 @eqx.filter_jit
-def _optimize(loss_fn, params, optimizer, opt_state, target, max_iters):
+def _optimize(loss_fn, params, optimizer, opt_state, target, max_iters, throw):
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
     optimizer = optax.with_extra_args_support(optimizer)
@@ -103,7 +107,7 @@ def _optimize(loss_fn, params, optimizer, opt_state, target, max_iters):
         return p, state, i + 1, value, grad, history, nfe + evals
 
     value0, grad0 = value_and_grad(trainable, state=opt_state)
-    value0 = finite_initial_loss(value0, value0)
+    value0 = finite_initial_loss(value0, value0, throw)
     history = jnp.full((max_iters + 1,), jnp.nan, value0.dtype).at[0].set(value0)
     init = (trainable, opt_state, 0, value0, grad0, history, 1)
     p, _, iters, value, _, history, nfe = jax.lax.while_loop(cond, body, init)

@@ -69,8 +69,12 @@ def clean_history(values, times):
     return jnp.where(unused, jnp.nan, values), jnp.where(unused, jnp.nan, times)
 
 
-def finite_initial_loss(value, carry):
+def finite_initial_loss(value, carry, throw: bool = True):
     """`carry`, raising at run time if the loss at the initial parameters is NaN or
-    inf (NaN or inf in the data, or a bad initialisation): no run could start."""
+    inf (NaN or inf in the data, or a bad initialisation): no run could start. With
+    `throw=False` the run returns a failed result instead, and the compiled program
+    has no host callback (so JAX's persistent compilation cache can keep it)."""
+    if not throw:
+        return carry
     return eqx.error_if(carry, ~jnp.isfinite(value), "the loss at the initial parameters is NaN "
                         "or inf; check the data for NaN or inf entries and the initialisation")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -30,13 +32,28 @@ def task_names() -> list[str]:
 
 def get_task(name: str, dtype=jnp.float64, **options) -> Task:
     """Build a registered task with data and parameters of `dtype`; names match
-    whatever their case (`"MNIST1D"` is `"mnist1d"`).
+    whatever their case (`"MNIST1D"` is `"mnist1d"`). The same name, dtype and
+    options give the same `Task` object (built once per process and kept), so that
+    jitted work on `task.loss` compiles once.
 
     float64 needs `jax.config.update("jax_enable_x64", True)` first; without it a
     `ValueError` says so rather than silently training in float32."""
     key = _task_key(name)
     if key not in _TASKS:
         raise ValueError(f"unknown task {name!r}; use one of: {', '.join(_TASKS)}")
+    try:
+        hash(cache_key := (key, jnp.dtype(dtype), tuple(sorted(options.items()))))
+    except TypeError:  # an unhashable option or a bad dtype: built afresh (and checked there)
+        return _build_task(key, dtype, options)
+    return _cached_task(*cache_key)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_task(key, dtype, options):
+    return _build_task(key, dtype, dict(options))
+
+
+def _build_task(name: str, dtype, options) -> Task:
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype must be a float type, got {dtype}")
@@ -45,5 +62,5 @@ def get_task(name: str, dtype=jnp.float64, **options) -> Task:
             "float64 needs jax.config.update('jax_enable_x64', True) before use; "
             "or pass dtype=jnp.float32"
         )
-    return _TASKS[key](dtype=dtype, **options)
+    return _TASKS[name](dtype=dtype, **options)
 

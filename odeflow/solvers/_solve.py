@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, Bool, PyTree
 
+from .._cache import keyed
 from .._checks import (
     check_float_tree,
     check_interval,
@@ -229,7 +230,7 @@ def solve(
         solver, controller = solver.reporting(), count_work(controller)
     saveat = dfx.SaveAt(t1=True) if saveat is None else saveat
     sol = diffeqsolve(
-        LinearizedTerm(vector_field, linearize),
+        LinearizedTerm(keyed(vector_field), keyed(linearize)),
         solver,
         t0,
         t1,
