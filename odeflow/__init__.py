@@ -23,7 +23,7 @@ from .fitting import FitResult as FitResult, fit as fit
 from .flow import FlowResult as FlowResult, gradient_flow as gradient_flow, optimize as optimize
 from .solvers import Solution as Solution, SolverStats as SolverStats, solve as solve
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CompareResult",

@@ -98,6 +98,8 @@ def method_names() -> list[str]:
 
 
 def get_method(name: str) -> Method:
-    if name not in _METHODS:
+    """The method registered as `name`, whatever its case (`"Adam"` is `"adam"`)."""
+    key = str(name).strip().lower()
+    if key not in _METHODS:
         raise ValueError(f"unknown method {name!r}; use one of: {', '.join(_METHODS)}")
-    return _METHODS[name]
+    return _METHODS[key]

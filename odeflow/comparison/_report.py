@@ -14,8 +14,11 @@ from .. import _io
 from .._io import atomic_write, atomic_write_text
 from ._runner import CompareResult
 
-COLUMNS = ("method", "setting", "reached", "time median [min, max] s", "compile s",
-           "presentations", "HVPs", "Jacobians", "linear solves", "steps (rej.)", "final loss")
+COLUMNS = ("method", "tuned setting", "reached", "time median [min, max] s", "compile s",
+           "presentations", "HVPs", "GN products", "Jacobians", "linear solves", "steps (rej.)",
+           "final loss")
+"""Work columns are medians over the seeds that reached the target; for an even
+number of seeds the lower of the two middle runs, so counts stay whole."""
 
 
 def summarize(result: CompareResult) -> list[dict]:
@@ -26,20 +29,44 @@ def summarize(result: CompareResult) -> list[dict]:
         recs = [r for r in result.records if r["method"] == method]
         hit = [r for r in recs if r["reached"]]
         med = lambda key: float(np.median([r[key] for r in hit])) if hit else None
+        count = lambda key: _lower_median([r.get(key, 0) for r in hit])
         rows.append({
             "method": method,
+            "setting_name": result.tuning.get(method, {}).get("setting", _setting_name(method)),
             "setting": result.tuning.get(method, {}).get("chosen", recs[0]["setting"]),
             "seeds_reached": len(hit), "seeds": len(recs),
             "time_median_s": med("time_s"),
             "time_min_s": min((r["time_s"] for r in hit), default=None),
             "time_max_s": max((r["time_s"] for r in hit), default=None),
             "compile_s": recs[0]["compile_s"],
-            "presentations_median": med("presentations"), "hvps_median": med("hvps"),
-            "jacobians_median": med("jacobians"), "linear_solves_median": med("linear_solves"),
-            "steps_median": med("steps"), "rejected_median": med("rejected"),
+            "presentations_median": count("presentations"), "hvps_median": count("hvps"),
+            "gn_products_median": count("gn_products"),
+            "jacobians_median": count("jacobians"), "linear_solves_median": count("linear_solves"),
+            "steps_median": count("steps"), "rejected_median": count("rejected"),
             "final_loss_median": float(np.median([r["loss"] for r in recs])),
         })
     return rows
+
+
+def _lower_median(values) -> int | None:
+    """The lower middle value: a count some run really took (20, not 20.5)."""
+    return int(sorted(values)[(len(values) - 1) // 2]) if values else None
+
+
+def _setting_name(method: str) -> str:
+    from ._methods import get_method
+
+    try:
+        return get_method(method).setting
+    except ValueError:
+        return "setting"
+
+
+def _fmt_setting(name: str, value) -> str:
+    """`lr=0.01`, `rtol=0.0001`, `rtol,atol=0.001,1e-06`; `–` where nothing was tuned."""
+    if value is None or (isinstance(value, (list, tuple)) and all(v is None for v in value)):
+        return "–"
+    return f"{name}={_fmt(value)}"
 
 
 def _fmt(x, spec=".3g"):
@@ -47,7 +74,9 @@ def _fmt(x, spec=".3g"):
         return "–"
     if isinstance(x, (list, tuple)):
         return ",".join(_fmt(v) for v in x)
-    return format(x, spec) if isinstance(x, (int, float)) else str(x)
+    if isinstance(x, int) and not isinstance(x, bool):
+        return str(x)  # counts in full: 1540, not 1.54e+03
+    return format(x, spec) if isinstance(x, float) else str(x)
 
 
 def table_rows(result: CompareResult) -> list[list[str]]:
@@ -56,9 +85,10 @@ def table_rows(result: CompareResult) -> list[list[str]]:
         timing = "–" if s["time_median_s"] is None else (
             f"{s['time_median_s']:.3g} [{s['time_min_s']:.3g}, {s['time_max_s']:.3g}]")
         rows.append([
-            s["method"], _fmt(s["setting"]), f"{s['seeds_reached']}/{s['seeds']}", timing,
+            s["method"], _fmt_setting(s["setting_name"], s["setting"]),
+            f"{s['seeds_reached']}/{s['seeds']}", timing,
             _fmt(s["compile_s"], ".2f"), _fmt(s["presentations_median"]), _fmt(s["hvps_median"]),
-            _fmt(s["jacobians_median"]), _fmt(s["linear_solves_median"]),
+            _fmt(s["gn_products_median"]), _fmt(s["jacobians_median"]), _fmt(s["linear_solves_median"]),
             f"{_fmt(s['steps_median'])} ({_fmt(s['rejected_median'])})",
             _fmt(s["final_loss_median"]),
         ])
@@ -70,7 +100,9 @@ def markdown(result: CompareResult) -> str:
     lines = [
         f"Task `{c['task']}` ({c['task_description']}, {c['num_params']} parameters), "
         f"target loss {c['target']:g}, {len(c['seeds'])} seeds, {c['dtype']}. Times and "
-        "work are medians over the seeds that reached the target (min and max in brackets).",
+        "work are medians over the seeds that reached the target (min and max in brackets); "
+        "`tuned setting` is the grid value each method was timed with (learning rate `lr`, "
+        "tolerance `rtol`, first pseudo-time step `dt0`, damping).",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
@@ -141,7 +173,7 @@ def plot(result: CompareResult, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
     methods = result.config["methods"]
     colors = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20").colors
     for m, method in enumerate(methods):
@@ -166,10 +198,12 @@ def plot(result: CompareResult, path: Path) -> None:
         ax.axhline(result.config["target"], color="k", ls=":", lw=1)
         ax.set_xlabel(label)
         ax.set_ylabel("full-batch loss")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{result.config['task']}: {len(result.config['seeds'])} seeds, "
-                 f"target {result.config['target']:g}")
-    fig.tight_layout()
+    seeds = len(result.config["seeds"])
+    fig.suptitle(f"{result.config['task']}: {seeds} seed{'s' if seeds != 1 else ''}, target loss "
+                 f"{result.config['target']:g} (dotted)\nthick line: median over seeds; band: min to "
+                 "max; thin lines: each seed (a run that stopped holds its final loss)", fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method")
     atomic_write(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     plt.close(fig)
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._distributed import split_over_processes
+from .._progress import Progress
 from .._sharding import device_count, map_over_devices
 from ..problems import Task, get_task
 from ..flow import STATUSES, gradient_flow, levenberg_marquardt, optimize
@@ -74,10 +75,10 @@ class _Runner:
                 hyper = dict(state.hyperparams, learning_rate=jnp.asarray(setting, dtype))
                 state = state._replace(hyperparams=hyper)
             return optimize(self.task.loss, params, opt, target_loss=self.target,
-                            max_iters=self.max_steps, opt_state=state)
+                            max_iters=self.max_steps, opt_state=state, throw=False)
         if method.kind == "lm":
             return levenberg_marquardt(self.task.composite_loss, params, damping=setting,
-                                       target_loss=self.target, max_iters=self.max_steps)
+                                       target_loss=self.target, max_iters=self.max_steps, throw=False)
         solver = method.solver or method.name
         kwargs = dict(target_loss=self.target, max_steps=self.max_solver_steps, throw=False,
                       curvature=method.curvature)
@@ -145,7 +146,7 @@ def _record(task, method, setting, seed, res) -> dict:
         "status": STATUSES[int(res.status)], "reason": res.reason,
         "reached": bool(res.reached_target), "loss": float(res.loss),
         "accuracy": metrics["accuracy"], "test_accuracy": metrics.get("test_accuracy"),
-        "presentations": stats["nfe"], "hvps": stats["num_jvps"],
+        "presentations": stats["nfe"], **_curvature_products(method, stats["num_jvps"]),
         "jacobians": stats["num_jacobians"], "linear_solves": stats["num_linear_solves"],
         "steps": stats["num_steps"], "accepted": stats["num_accepted"],
         "rejected": stats["num_rejected"], "newton_failures": stats["num_newton_failures"],
@@ -153,9 +154,16 @@ def _record(task, method, setting, seed, res) -> dict:
     }
 
 
+def _curvature_products(method, jvps: int) -> dict:
+    """Jacobian-vector products of the gradient: Hessian-vector products, or
+    Gauss-Newton products for the Gauss-Newton methods (`ptc-gn`, `ros2-gn`, `lm`)."""
+    gauss_newton = method.curvature == "gauss-newton" or method.kind == "lm"
+    return {"hvps": 0 if gauss_newton else jvps, "gn_products": jvps if gauss_newton else 0}
+
+
 def _failed_record(method, seed, setting, reason: str) -> dict:
     """A (method, seed) that raised instead of returning: recorded, not fatal."""
-    counts = dict.fromkeys(("presentations", "hvps", "jacobians", "linear_solves", "steps",
+    counts = dict.fromkeys(("presentations", "hvps", "gn_products", "jacobians", "linear_solves", "steps",
                             "accepted", "rejected", "newton_failures", "loss_evals"), -1)
     return {
         "method": method.name, "seed": seed, "setting": setting, "status": "failed",
@@ -199,20 +207,21 @@ def _scipy_units(task, method, journal, param, seeds, target, time_cap, say) -> 
         key = f"scipy/{method.name}/{i}"
         if key in journal:
             return {}
-        say(f"{method.name} seed {seeds[i]} (cap {time_cap:g} s)")
+        say(f"{method.name}: seed {seeds[i]} ({i + 1} of {len(seeds)}, cap {time_cap:g} s)")
         try:
             journal[key] = _scipy_record(task, method, seeds[i], param(i), target, time_cap)
         except Exception as err:  # noqa: BLE001
             journal[key] = _failed_record(method, seeds[i], list(method.grid[0]), _describe(err))
+        say.advance()
         return {key: journal[key]}
 
     return {k: v for units in split_over_processes(range(len(seeds)), one) for k, v in units.items()}
 
 
-def _tune_unit(runner, method, batch, param, say, vmap_seeds) -> dict:
+def _tune_unit(runner, method, batch, param, say, vmap_seeds, position) -> dict:
     """Grid choice of one method, then a warm-up call whose excess over a second call
     is the compile time; a method that raises is recorded with the error instead."""
-    say(f"tuning {method.name} over {method.setting} in {list(method.grid)}")
+    say(f"tuning {method.name} ({position}) over {method.setting} in {list(method.grid)}")
     try:
         chosen, tuning = _tune(runner, method, batch, vmap_seeds)
         warm = lambda: runner.run(method, chosen, param(0))
@@ -251,10 +260,11 @@ def _time_interleaved(runner, task, methods, journal, param, seeds, repeats, war
                 say(f"{method.name} seed {seeds[i]} failed: {_describe(err)}")
                 unit = {"error": _describe(err)}
             journal[key] = units[key] = unit
+            say.advance()
         return units
 
     for rep in range(repeats):
-        say(f"timing repetition {rep + 1}/{repeats}")
+        say(f"timing repetition {rep + 1}/{repeats}: {len(methods)} methods x {len(seeds)} seeds")
         for units in split_over_processes(range(len(seeds)), lambda i: seed_units(rep, i)):
             journal.update(units)
 
@@ -276,6 +286,20 @@ def _assemble(method, i, seed, journal, repeats) -> dict:
     reps = [u["time_s"] for u in units if "time_s" in u]
     return units[0]["record"] | {"time_s": float(np.median(reps)), "compile_s": tune["compile_s"],
                                  "time_repeats_s": reps}
+
+
+def _progress(report, journal, methods, seeds, repeats) -> Progress:
+    """Progress counted in runs: a tuning grid is a run per value and seed, then a
+    run per timed (method, seed, repetition) and per scipy (method, seed)."""
+    total = done = 0
+    for m in methods:
+        units = ([f"scipy/{m.name}/{i}" for i in range(len(seeds))] if m.kind == "scipy" else
+                 [f"run/{m.name}/{i}/{r}" for i in range(len(seeds)) for r in range(repeats)])
+        total += len(units) + (0 if m.kind == "scipy" else len(m.grid) * len(seeds))
+        done += sum(u in journal for u in units)
+        if m.kind != "scipy" and f"tune/{m.name}" in journal:
+            done += len(m.grid) * len(seeds)
+    return Progress(report, total, done)
 
 
 def compare(
@@ -334,7 +358,12 @@ def compare(
 
     **Returns:** a `CompareResult`; see `odeflow.comparison.write_report` for files.
     """
+    if not isinstance(task, (str, Task)):
+        raise TypeError(f"task must be a task name such as 'parity4' (see odeflow.problems.task_names()) "
+                        f"or an odeflow.problems.Task, got {type(task).__name__}; compare one task per call")
     task = get_task(task, dtype=dtype) if isinstance(task, str) else task
+    if isinstance(methods, str):  # "adam,auto" as on the command line
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
     methods = [get_method(m) for m in methods]
     for name, grid in (grids or {}).items():
         if name not in [m.name for m in methods]:
@@ -351,7 +380,6 @@ def compare(
     if repeats < 1 or max_steps < 1 or max_solver_steps < 1:
         raise ValueError("repeats, max_steps and max_solver_steps must be positive integers")
     seeds = _seeds(seeds)
-    say = progress or (lambda line: None)
     batch = task.init_batch(seeds)
     param = lambda i: jax.tree.map(lambda x: x[i], batch)
     devices = device_count(devices)
@@ -370,14 +398,17 @@ def compare(
         "dtype": str(jax.tree.leaves(batch)[0].dtype),
     }
     journal = Journal(config, journal, resume)
+    say = _progress(progress, journal, methods, seeds, repeats)
     if jax.process_count() > 1:
         count, me = jax.process_count(), jax.process_index()
         say(f"process {me} of {count}: vmapped seeds over {devices} device(s) of each process; "
             f"seed-by-seed runs here for seeds {seeds[me::count]}")
     warm = set()  # methods compiled in this process
-    for method in tuned:
+    for k, method in enumerate(tuned):
         if f"tune/{method.name}" not in journal:
-            journal[f"tune/{method.name}"] = _tune_unit(runner, method, batch, param, say, vmap_seeds)
+            journal[f"tune/{method.name}"] = _tune_unit(runner, method, batch, param, say, vmap_seeds,
+                                                        f"method {k + 1} of {len(tuned)}")
+            say.advance(len(method.grid) * len(seeds))
             warm.add(method.name)
     _time_interleaved(runner, task, tuned, journal, param, seeds, repeats, warm, say)
     for method in methods:

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from .._io import atomic_write
+
 
 def new_history() -> dict:
     """`step`, `loss`, `nfe_forward` (the forward solve's NFE as the loss reports
@@ -42,5 +44,5 @@ def plot_history(history: dict, path: str | os.PathLike, *, title: str = "") -> 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=120, format="png"))
     plt.close(fig)

@@ -20,6 +20,7 @@ from jaxtyping import PRNGKeyArray, PyTree
 from .._cache import CompileCache
 from .._checks import check_float_tree, check_positive_int, check_tolerances
 from .._io import ensure_writable
+from .._progress import duration
 from .._sharding import batch_sharding, device_count
 from ..nn import EvaluationCounter, ODEBlock, counted
 from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -48,10 +49,20 @@ def map_blocks(model: PyTree, fn: Callable[[ODEBlock], Any]) -> PyTree:
     return jax.tree.map(lambda x: fn(x) if is_block(x) else x, model, is_leaf=is_block)
 
 
-def _check_data(data: dict, batch_size: int) -> int:
+def training_arrays(data: dict) -> dict:
+    """The arrays minibatches are drawn from: all but held-out ones, whose names end
+    in `_test` (so the dicts of `odeflow.data`, with `x_test` and `y_test`, can be
+    passed as they are)."""
     if not isinstance(data, dict) or not data:
         raise TypeError("data must be a non-empty dict of arrays with a common leading axis, "
                         "e.g. {'x': images, 'y': labels}")
+    return {k: v for k, v in data.items() if not str(k).endswith("_test")}
+
+
+def _check_data(data: dict, batch_size: int) -> int:
+    if not data:
+        raise TypeError("data has only held-out arrays (names ending in _test); add the training "
+                        "arrays, e.g. {'x': images, 'y': labels}")
     sizes = {k: np.shape(v)[0] if np.ndim(v) else None for k, v in data.items()}
     if None in sizes.values() or len(set(sizes.values())) != 1:
         raise ValueError(f"every data array needs the same leading (sample) axis; got sizes {sizes}")
@@ -199,8 +210,11 @@ def fit(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradient
 
     **Arguments:**
 
+    - `data`: a dict of arrays with a common leading (sample) axis, e.g.
+      `{"x": images, "y": labels}`; arrays named `..._test` are held out (not
+      batched), so `odeflow.data.digits()` can be passed as it is.
     - `loss_fn(model, batch, key) -> (loss, metrics)`: `batch` holds `batch_size`
-      rows of each array in `data`; `metrics` a dict of scalars, whose `"nfe"`
+      rows of each training array in `data`; `metrics` a dict of scalars, whose `"nfe"`
       entry (if any) is recorded as the forward NFE (see
       `odeflow.fitting.classification_loss`).
     - `optimizer`: an optax transformation; `key`: fixes the minibatch order and the
@@ -243,6 +257,7 @@ def fit(model: PyTree, loss_fn: LossFn, data: dict, *, optimizer: optax.Gradient
                          f"batch_size={batch_size}")
     check_positive_int(checkpoint_every, "checkpoint_every")
     check_positive_int(log_every, "log_every")
+    data = training_arrays(data)
     n = _check_data(data, batch_size)
     check_float_tree(eqx.filter(model, eqx.is_inexact_array), "the model's parameters")
     if checkpoint is not None:  # before any work, not at the first save
@@ -359,13 +374,5 @@ def _line(history, steps):
     if history["eval"] and history["eval"][-1]["step"] == s:
         parts += [f"{k} {v:.4g}" for k, v in history["eval"][-1].items() if k != "step"]
     left = elapsed / s * (steps - s)  # compile time included: an overestimate early on
-    parts.append(f"{elapsed:.1f} s" + (f", ~{_duration(left)} left" if s < steps else ""))
+    parts.append(f"{elapsed:.1f} s" + (f", ~{duration(left)} left" if s < steps else ""))
     return " | ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

@@ -60,7 +60,7 @@ def evaluate_classifier(model, x, y, *, batch_size: int = 256, prefix: str = "te
         ce, correct, nfe = _evaluate_chunk(model, x[i:i + batch_size], y[i:i + batch_size])
         totals += (float(ce), float(correct))
         nfes.append(int(nfe))
-    return {f"{prefix}_loss": totals[0] / len(x), f"{prefix}_accuracy": totals[1] / len(x),
+    return {f"{prefix}_loss": float(totals[0] / len(x)), f"{prefix}_accuracy": float(totals[1] / len(x)),
             f"{prefix}_nfe": float(np.mean(nfes))}
 
 

@@ -15,7 +15,7 @@ from jaxtyping import PyTree
 
 from .._checks import check_positive_int
 from .._sharding import device_count, sharded_map
-from ._loop import LossFn, _Batches, _check_data, _chunk_inputs, _step_function
+from ._loop import LossFn, _Batches, _check_data, _chunk_inputs, _step_function, training_arrays
 
 
 @dataclasses.dataclass
@@ -49,6 +49,7 @@ def sweep(make_model: Callable[[jax.Array], PyTree], loss_fn: LossFn, data: dict
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty; pass a list of integer seeds")
+    data = training_arrays(data)
     n = _check_data(data, batch_size)
     devices = device_count(devices)
     data = {k: jnp.asarray(v) for k, v in data.items()}  # on the device once

@@ -57,4 +57,8 @@ def test_newton_type_methods_and_seed_by_seed_tuning():
     for rec in looped.records:
         assert rec["reached"], rec
     lm = [r for r in looped.records if r["method"] == "lm"]
-    assert all(r["hvps"] > 0 and r["jacobians"] == 0 for r in lm)  # matrix-free
+    assert all(r["gn_products"] > 0 and r["jacobians"] == 0 for r in lm)  # matrix-free
+    gauss_newton = {"ros2-gn", "ptc-gn", "lm"}
+    for r in looped.records:  # Gauss-Newton products in their own column, Hessian products in theirs
+        assert (r["gn_products"] > 0) == (r["method"] in gauss_newton), r
+        assert (r["hvps"] > 0) == (r["method"] == "auto"), r
