@@ -1,12 +1,12 @@
-"""Run the whole benchmark suite and regenerate README.md's result tables.
+"""Run the whole benchmark suite and regenerate the result tables of the reports.
 
     python benchmarks/run_all.py                  # every benchmark, full settings (hours on 2 cores)
     python benchmarks/run_all.py --only peers     # one group (comma-separated; names below)
     python benchmarks/run_all.py --quick          # every script in its smoke settings, into a temp folder
-    python benchmarks/run_all.py --report-only    # only README.md, from the results already there
+    python benchmarks/run_all.py --report-only    # only the reports, from the results already there
 
-Each benchmark writes benchmarks/results/<group>/<name>.{json,md[,png]}; README.md
-holds blocks
+Each benchmark writes benchmarks/results/<group>/<name>.{json,md[,png]}; the reports
+(benchmarks/README.md, and README.md where it quotes a result) hold blocks
 
     <!-- results: peers/spiral_demo -->
     ...
@@ -39,12 +39,13 @@ GROUPS = {
     "sensitivity": ["sensitivity/sensitivity.py"],
     "work_precision": ["work_precision/work_precision.py"],
     "scaling": ["scaling/devices.py", "scaling/per_sample.py", "scaling/multiple_shooting.py"],
-    # gradient-flow training against scipy and optax (issues 2 and 3; about an hour each)
+    # gradient-flow training against scipy and optax (about an hour each)
     "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "krylov_reuse.py", "jacobi_preconditioner.py"],
 }
 # scripts that take --out (the others write to benchmarks/results only)
 TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/", "scaling/")
 
+REPORTS = (HERE / "README.md", ROOT / "README.md")  # the full reports, and the front page
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w/.-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
@@ -86,8 +87,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(GROUPS), help=f"groups: {', '.join(GROUPS)}")
     parser.add_argument("--quick", action="store_true", help="smoke settings, results to a temporary folder")
-    parser.add_argument("--report-only", action="store_true", help="only regenerate README.md's tables")
-    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="only refill the result tables of the reports")
+    parser.add_argument("--readme", action="append", default=None,
+                        help="a Markdown file whose result blocks to refill (repeatable; default: "
+                        + ", ".join(str(p.relative_to(ROOT)) for p in REPORTS) + ")")
     args = parser.parse_args(argv)
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = [g for g in groups if g not in GROUPS]
@@ -97,12 +101,12 @@ def main(argv=None):
     if not args.report_only:
         out_root, failed = run(groups, args.quick)
         if args.quick:
-            print(f"smoke results in {out_root}; README.md left alone")
+            print(f"smoke results in {out_root}; the reports left alone")
             return 1 if failed else 0
-    readme = Path(args.readme)
-    text, done = update_readme(readme.read_text(), RESULTS)
-    readme.write_text(text)
-    print(f"README.md: refilled {len(done)} result blocks ({', '.join(done)})")
+    for readme in map(Path, args.readme or REPORTS):
+        text, done = update_readme(readme.read_text(), RESULTS)
+        readme.write_text(text)
+        print(f"{readme}: refilled {len(done)} result blocks ({', '.join(done)})")
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
