@@ -2,6 +2,8 @@
 each attempt reports (see `_protocol.py`) and hands the wrapped controller exactly
 what the solver would have handed it without reports."""
 
+from typing import Any
+
 import diffrax as dfx
 from equinox import AbstractVar
 
@@ -9,14 +11,20 @@ from ._protocol import StepReport, Work
 
 
 class _AbstractCounting(dfx.AbstractStepSizeController):
-    """Wraps `controller`; its state is `(controller's state, total Work)`."""
+    """Wraps `controller`; its state is `(controller's state, total Work)`. A
+    `first_step` (signed like `t1 - t0`) is the step to start from when the solve
+    gets `dt0=None`."""
 
     controller: AbstractVar[dfx.AbstractStepSizeController]
+    first_step: AbstractVar[Any]
 
     def wrap(self, direction):
-        return type(self)(self.controller.wrap(direction))
+        first = None if self.first_step is None else self.first_step * direction
+        return type(self)(self.controller.wrap(direction), first)
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
+        if dt0 is None and self.first_step is not None:
+            dt0 = self.first_step
         tnext, state = self.controller.init(terms, t0, t1, y0, dt0, args, func, error_order)
         return tnext, (state, Work.of())
 
@@ -39,6 +47,7 @@ class CountingController(_AbstractCounting):
     """Counts the work of a solve with a non-adaptive controller (e.g. constant steps)."""
 
     controller: dfx.AbstractStepSizeController
+    first_step: Any = None
 
 
 class AdaptiveCountingController(_AbstractCounting, dfx.AbstractAdaptiveStepSizeController):
@@ -46,6 +55,7 @@ class AdaptiveCountingController(_AbstractCounting, dfx.AbstractAdaptiveStepSize
     which diffrax hands to implicit solvers that take theirs from the controller."""
 
     controller: dfx.AbstractAdaptiveStepSizeController
+    first_step: Any = None
 
     @property
     def rtol(self):
@@ -60,14 +70,20 @@ class AdaptiveCountingController(_AbstractCounting, dfx.AbstractAdaptiveStepSize
         return self.controller.norm
 
 
-def count_work(controller: dfx.AbstractStepSizeController) -> _AbstractCounting:
+def count_work(controller: dfx.AbstractStepSizeController, first_step=None) -> _AbstractCounting:
     """`controller` wrapped to total the work of a solve. Use with a solver made by
     `solver.reporting()`; after `diffrax.diffeqsolve(..., saveat=SaveAt(...,
     controller_state=True))`, `work_totals(sol.controller_state)` gives the totals.
-    `odeflow.solve` does all of this itself."""
+    `odeflow.solve` does all of this itself.
+
+    `first_step`: a first step (signed like `t1 - t0`) used when `diffeqsolve` gets
+    `dt0=None`. `odeflow.solve` hands its computed first step over this way: the
+    steps are those of `dt0=first_step`, without the run-time check diffrax makes of
+    a computed `dt0` (a host callback, which would keep the compiled solve out of
+    JAX's persistent compilation cache)."""
     if isinstance(controller, dfx.AbstractAdaptiveStepSizeController):
-        return AdaptiveCountingController(controller)
-    return CountingController(controller)
+        return AdaptiveCountingController(controller, first_step)
+    return CountingController(controller, first_step)
 
 
 def work_totals(controller_state) -> Work:

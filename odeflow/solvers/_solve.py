@@ -223,11 +223,19 @@ def solve(
     initial = Work.of()
     if not isinstance(controller, dfx.AbstractAdaptiveStepSizeController):
         solver = _with_newton_tolerances(solver, rtol, atol, norm)
-    if dt0 is None and not isinstance(controller, dfx.ConstantStepSize):
+    computed = dt0 is None and not isinstance(controller, dfx.ConstantStepSize)
+    if computed:
         dt0 = initial_step(vector_field, t0, t1, y0, args, solver.error_order(None), rtol, atol, norm)
         initial = Work.of(nfe=2)
+    first_step = None
+    if counted and not isinstance(controller, (dfx.ConstantStepSize, dfx.StepTo)) and (
+            computed or (not throw and isinstance(dt0, jax.core.Tracer))):
+        # the first step handed to the controller, so that diffrax does not check a
+        # traced dt0 at run time: a computed one is right by construction, and with
+        # throw=False no run-time error is wanted; the program keeps no host callback
+        dt0, first_step = None, dt0
     if counted:
-        solver, controller = solver.reporting(), count_work(controller)
+        solver, controller = solver.reporting(), count_work(controller, first_step)
     saveat = dfx.SaveAt(t1=True) if saveat is None else saveat
     sol = diffeqsolve(
         LinearizedTerm(keyed(vector_field), keyed(linearize)),
