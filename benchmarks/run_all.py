@@ -39,13 +39,15 @@ GROUPS = {
     "sensitivity": ["sensitivity/sensitivity.py"],
     "work_precision": ["work_precision/work_precision.py"],
     "scaling": ["scaling/devices.py", "scaling/per_sample.py", "scaling/multiple_shooting.py"],
+    "compile": ["compile/compile_times.py"],
     # gradient-flow training against scipy and optax (about an hour each)
     "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "krylov_reuse.py", "jacobi_preconditioner.py"],
 }
 # scripts that take --out (the others write to benchmarks/results only)
-TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/", "scaling/")
+TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/", "scaling/", "compile/")
 
-REPORTS = (HERE / "README.md", ROOT / "README.md")  # the full reports, and the front page
+# the full reports, the front page, and documentation pages that quote results
+REPORTS = (HERE / "README.md", ROOT / "README.md", ROOT / "docs" / "compile_times.md")
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w/.-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 

@@ -160,41 +160,41 @@ def _with_checkpoint(change=None):
 
 other_model = nn.ODENet((1, 6), 2, key=jax.random.key(1), width=5, hidden=4)
 TRAIN = [
-    ("train: NaN in the data", lambda f: lambda: _train(d=dict(_train_setup()[1], x=jnp.full((24, 1, 6), jnp.nan))),
+    ("fit: NaN in the data", lambda f: lambda: _train(d=dict(_train_setup()[1], x=jnp.full((24, 1, 6), jnp.nan))),
      ValueError, r"data\['x'\] contains NaN or inf"),
-    ("train: inf in the data",
+    ("fit: inf in the data",
      lambda f: lambda: _train(d=dict(_train_setup()[1], x=jnp.zeros((24, 1, 6)).at[0, 0, 0].set(jnp.inf))),
      ValueError, "contains NaN or inf"),
-    ("train: NaN in the parameters",
+    ("fit: NaN in the parameters",
      lambda f: lambda: _train(model=jax.tree.map(lambda x: x * jnp.nan, _train_setup()[0])),
      ValueError, "parameters contains NaN"),
-    ("train: data arrays of different lengths",
+    ("fit: data arrays of different lengths",
      lambda f: lambda: _train(d=dict(_train_setup()[1], y=jnp.zeros(23, jnp.int32))),
      ValueError, "same leading"),
-    ("train: batch larger than the data", lambda f: lambda: _train(batch_size=25), ValueError,
+    ("fit: batch larger than the data", lambda f: lambda: _train(batch_size=25), ValueError,
      "batch_size .* exceeds"),
-    ("train: zero steps", lambda f: lambda: _train(steps=0), ValueError, "steps must be a positive"),
-    ("train: checkpoint_every 0", lambda f: lambda: _train(checkpoint_every=0), ValueError,
+    ("fit: zero steps", lambda f: lambda: _train(steps=0), ValueError, "steps must be a positive"),
+    ("fit: checkpoint_every 0", lambda f: lambda: _train(checkpoint_every=0), ValueError,
      "checkpoint_every must be a positive"),
-    ("train: negative tolerance in the schedule",
+    ("fit: negative tolerance in the schedule",
      lambda f: lambda: _train(tolerances={1: (-1e-3, 1e-6)}), ValueError, "rtol"),
 ]
 for name, setup, exc, match in TRAIN:
     case(name, exc, match)(setup)
 
 
-@case("train: checkpoint folder cannot be written", ValueError,
+@case("fit: checkpoint folder cannot be written", ValueError,
       "cannot write to the folder .*writable checkpoint folder")
 def _(folder):
     (folder / "file").write_text("a file where the folder should be")
     return lambda: _train(folder / "file" / "ckpt")
 
 CHECKPOINTS = [
-    ("train: corrupt checkpoint", lambda c: (c / "meta.json").write_text("{trunc"), {}, "unreadable"),
-    ("train: checkpoint without its state file",
+    ("fit: corrupt checkpoint", lambda c: (c / "meta.json").write_text("{trunc"), {}, "unreadable"),
+    ("fit: checkpoint without its state file",
      lambda c: [p.unlink() for p in c.glob("state-*.eqx")], {}, "does not match|unreadable"),
-    ("train: checkpoint of another model", None, dict(model=other_model), "does not match this model"),
-    ("train: checkpoint of other data or key", None, dict(key=jax.random.key(7)),
+    ("fit: checkpoint of another model", None, dict(model=other_model), "does not match this model"),
+    ("fit: checkpoint of other data or key", None, dict(key=jax.random.key(7)),
      "other data, batch size or key"),
 ]
 for name, change, kwargs, match in CHECKPOINTS:
@@ -212,6 +212,7 @@ for name, setup, exc, match in [
     ("compare: unknown task", _compare(task="xorr"), ValueError, "unknown task 'xorr'.*parity4"),
     ("compare: unknown method", _compare(methods=["adamw"]), ValueError, "unknown method.*adam"),
     ("compare: no methods", _compare(methods=[]), ValueError, "methods is empty"),
+    ("compare: a list of tasks", _compare(task=["xor", "parity4"]), TypeError, "one task per call"),
     ("compare: negative target", _compare(target=-1.0), ValueError, "target must be a positive"),
     ("compare: zero seeds", _compare(seeds=0), ValueError, "seeds must be a positive"),
     ("compare: grid for a method not compared", _compare(grids={"gd": [0.1]}), ValueError,
@@ -244,6 +245,7 @@ def _cli(*argv):
 for name, setup, match in [
     ("CLI: unknown task", _cli("compare", "--task", "nope"), "unknown task"),
     ("CLI: unknown method", _cli("compare", "--methods", "adam,nope"), "unknown method"),
+    ("CLI: no method", _cli("compare", "--methods", " , "), "names no method; e.g. --methods adam,auto"),
 ]:
     case(name, ExitCode2, match)(setup)
 
