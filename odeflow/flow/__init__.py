@@ -1,7 +1,6 @@
 """Training by gradient flow and the optax baseline, with one result type."""
 
 from ._curvature import (
-    CURVATURES,
     AbstractCurvature,
     CompositeLoss,
     GaussNewton,
@@ -9,7 +8,6 @@ from ._curvature import (
     gauss_newton_products,
 )
 from ._error_control import (
-    ERROR_SPACES,
     AbstractErrorSpace,
     FlowErrorController,
     LossSpace,
@@ -25,9 +23,7 @@ from ._result import STATUSES, FlowResult
 __all__ = [
     "AbstractCurvature",
     "AbstractErrorSpace",
-    "CURVATURES",
     "CompositeLoss",
-    "ERROR_SPACES",
     "FlowErrorController",
     "FlowResult",
     "GaussNewton",

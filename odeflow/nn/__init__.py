@@ -6,9 +6,8 @@ to compare the gradient methods."""
 
 from ._augmented import AugmentedODEBlock, ChangeDimension
 from ._block import ODEBlock
-from ._cnf import CNF, TRACES
+from ._cnf import CNF
 from ._classifiers import (
-    KINDS,
     AbstractClassifier,
     ConvField,
     MLPField,
@@ -25,8 +24,6 @@ from ._shooting import MultipleShooting, segments, shooting_loss
 
 __all__ = [
     "GRADIENTS",
-    "KINDS",
-    "TRACES",
     "AbstractClassifier",
     "AugmentedODEBlock",
     "CNF",

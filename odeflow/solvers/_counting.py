@@ -5,6 +5,7 @@ what the solver would have handed it without reports."""
 from typing import Any
 
 import diffrax as dfx
+import jax.numpy as jnp
 from equinox import AbstractVar
 
 from ._protocol import StepReport, Work
@@ -12,19 +13,21 @@ from ._protocol import StepReport, Work
 
 class _AbstractCounting(dfx.AbstractStepSizeController):
     """Wraps `controller`; its state is `(controller's state, total Work)`. A
-    `first_step` (signed like `t1 - t0`) is the step to start from when the solve
-    gets `dt0=None`."""
+    `first_step` is the size of the step to start from when the solve gets
+    `dt0=None` (taken in the direction of integration)."""
 
     controller: AbstractVar[dfx.AbstractStepSizeController]
     first_step: AbstractVar[Any]
 
     def wrap(self, direction):
-        first = None if self.first_step is None else self.first_step * direction
+        # diffrax integrates in increasing (direction-scaled) time once wrapped, so
+        # the step is its magnitude: also right for an adjoint solve running back
+        first = None if self.first_step is None else jnp.abs(self.first_step)
         return type(self)(self.controller.wrap(direction), first)
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
         if dt0 is None and self.first_step is not None:
-            dt0 = self.first_step
+            dt0 = jnp.asarray(self.first_step, jnp.result_type(t0))  # time's dtype, as diffrax casts dt0
         tnext, state = self.controller.init(terms, t0, t1, y0, dt0, args, func, error_order)
         return tnext, (state, Work.of())
 
@@ -76,8 +79,8 @@ def count_work(controller: dfx.AbstractStepSizeController, first_step=None) -> _
     controller_state=True))`, `work_totals(sol.controller_state)` gives the totals.
     `odeflow.solve` does all of this itself.
 
-    `first_step`: a first step (signed like `t1 - t0`) used when `diffeqsolve` gets
-    `dt0=None`. `odeflow.solve` hands its computed first step over this way: the
+    `first_step`: the size of a first step (taken in the direction of integration)
+    used when `diffeqsolve` gets `dt0=None`. `odeflow.solve` hands its computed first step over this way: the
     steps are those of `dt0=first_step`, without the run-time check diffrax makes of
     a computed `dt0` (a host callback, which would keep the compiled solve out of
     JAX's persistent compilation cache)."""

@@ -232,7 +232,10 @@ def solve(
             computed or (not throw and isinstance(dt0, jax.core.Tracer))):
         # the first step handed to the controller, so that diffrax does not check a
         # traced dt0 at run time: a computed one is right by construction, and with
-        # throw=False no run-time error is wanted; the program keeps no host callback
+        # throw=False no run-time error is wanted; the program keeps no host callback.
+        # Times keep the dtype diffrax would have given them with this dt0.
+        time_dtype = jnp.result_type(t0, t1, dt0)
+        t0, t1 = jnp.asarray(t0, time_dtype), jnp.asarray(t1, time_dtype)
         dt0, first_step = None, dt0
     if counted:
         solver, controller = solver.reporting(), count_work(controller, first_step)

@@ -45,7 +45,7 @@ def test_single_process_run_through_jax_distributed(tmp_path):
 
 def test_two_processes_split_the_work_and_equal_one(tmp_path):
     """Two processes on this machine (2 simulated devices each, jax.distributed over
-    localhost): the compare report and a train.sweep equal a single-process run on
+    localhost): the compare report and a fitting.sweep equal a single-process run on
     one device, each process ran seed-by-seed work for its own seeds only, and
     process 0 alone wrote files."""
     script = Path(__file__).with_name("two_hosts.py")
@@ -64,8 +64,8 @@ def test_two_processes_split_the_work_and_equal_one(tmp_path):
         log = out[role][1]
         assert f"process {role} of 2: vmapped seeds over 2 device(s)" in log
         assert f"seed-by-seed runs here for seeds {seeds}" in log
-        ran = {int(line.split("seed ")[1].split()[0]) for line in log.splitlines()
-               if "scipy-lsoda seed" in line}
+        ran = {int(line.split("scipy-lsoda: seed ")[1].split()[0]) for line in log.splitlines()
+               if "scipy-lsoda: seed " in line}
         assert ran == set(json.loads(seeds))
     multi, single = (json.loads((tmp_path / d / "xor.json").read_text()) for d in ("multi", "single"))
     assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["xor.json", "xor.md", "xor.png"]
