@@ -1,6 +1,6 @@
-"""Gradient-flow training against tuned optax optimizers and the scipy approach of
-the original article, on Owens & Filkin's problems, to full-batch losses 1e-2, 1e-4
-and 1e-6 (issues: foundation, stiff training).
+"""Gradient-flow training against tuned optax optimizers and scipy's stiff
+integrators, on Owens & Filkin's problems, to full-batch losses 1e-2, 1e-4
+and 1e-6.
 
     python benchmarks/gradient_flow_compare.py            # full run (about an hour)
     python benchmarks/gradient_flow_compare.py --quick    # 2 seeds, fewer methods
@@ -111,7 +111,7 @@ def headline(tasks: list[str], targets, command: str) -> tuple[dict, str]:
               "the ODE method is faster. Best = most seeds reaching the target, then lowest "
               "median time. Presentations = full-batch gradient evaluations (medians over "
               "the seeds that reached the target; Hessian-vector products not included, "
-              "see the per-task tables). scipy runs untuned at the article's tolerances, "
+              "see the per-task tables). scipy runs untuned at rtol 1e-6, atol 1e-8, "
               "capped in time: a cap reached counts as not reaching the target."]
     return head, "\n".join(lines) + "\n"
 

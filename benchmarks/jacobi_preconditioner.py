@@ -1,5 +1,5 @@
 """Does a diagonal (Jacobi) preconditioner help CG on the shifted Gauss-Newton systems
-of implicit gradient-flow steps? (issue 3; why odeflow has none).
+of implicit gradient-flow steps? (why odeflow has none).
 
     python benchmarks/jacobi_preconditioner.py     # about a minute, 2 cores
 

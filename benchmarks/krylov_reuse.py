@@ -1,4 +1,4 @@
-"""Work reused across steps (issue 3): the recycled L-BFGS preconditioner of the CG
+"""Work reused across steps: the recycled L-BFGS preconditioner of the CG
 solves (`CG(memory=m)`) and the stale dense Jacobian of ROS2 (`Dense(jacobian_every=k)`),
 each against the same method without reuse.
 

@@ -1,4 +1,4 @@
-"""Stiff gradient-flow training beyond toy sizes (issue 3): matrix-free implicit,
+"""Stiff gradient-flow training beyond toy sizes: matrix-free implicit,
 Rosenbrock-W, pseudo-transient and Levenberg-Marquardt methods against tuned Adam
 and L-BFGS, on MLPs for scikit-learn's digits with 2,410 and 24,010 parameters, to
 full-batch losses 1e-2, 1e-4 and 1e-6.
@@ -18,7 +18,7 @@ not tried at rtol 1e-2, where it fails to converge (grids are reported).
 
 Extra runs on the smaller network complete the method list, each cell against its
 own tuned Adam: plain and heavy-ball gradient descent, and at the loosest target the
-original article's scipy approach (LSODA and VODE-BDF with a finite-difference
+plain-scipy approach (LSODA and VODE-BDF with a finite-difference
 Jacobian, untuned, at rtol 1e-6 / atol 1e-8, capped at 30 s per seed; a cap reached
 is reported as not reaching the target). They are written to
 <problem>/<target>/extra/ and merged into the summary.

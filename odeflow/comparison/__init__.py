@@ -1,5 +1,5 @@
 """Side-by-side training comparison: ODE solvers against tuned optax optimizers and
-the scipy approach of the original article."""
+scipy's stiff integrators with finite-difference Jacobians."""
 
 from ._methods import Method, get_method, method_names
 from ._report import markdown, print_table, summarize, to_json, write_report

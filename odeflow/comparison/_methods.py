@@ -15,7 +15,7 @@ RTOL_GRID = (1e-2, 1e-3, 1e-4)
 ROSENBROCK_GRID = (1e-1, 1e-2, 1e-3)  # second order: looser tolerances suffice
 PTC_GRID = (1e-2, 1e-1, 1.0, 10.0)  # first pseudo-time step
 DAMPING_GRID = (1e-3, 1e-1, 10.0)  # initial Levenberg-Marquardt damping
-SCIPY_TOLERANCES = (1e-6, 1e-8)  # (rtol, atol) of the original article
+SCIPY_TOLERANCES = (1e-6, 1e-8)  # (rtol, atol) as a plain scipy user would set them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Method:
       over `rtol` with `atol = rtol`, or over the step `dt0` for fixed-step Euler
       and pseudo-transient continuation), `"lm"` (Levenberg-Marquardt, grid over
       the initial damping) or `"scipy"` (scipy.integrate with a finite-difference
-      Jacobian, untuned, at the original article's tolerances).
+      Jacobian, untuned, at rtol 1e-6, atol 1e-8).
     - `grid`: the values tried; `setting` names what they are.
     - `solver`: the registered solver of a flow method (default: `name`).
     - `curvature`: `"hessian"` or `"gauss-newton"` for implicit flow methods.

@@ -327,7 +327,7 @@ def compare(
     least gradient-equivalent work); the grids are reported. Each method is then timed
     per seed, `repeats` times interleaved across methods (median kept), after a
     warm-up call that measures compile time. scipy methods run once per seed,
-    untuned, at the article's tolerances, capped at `scipy_time_cap` seconds.
+    untuned, at rtol 1e-6 and atol 1e-8, capped at `scipy_time_cap` seconds.
 
     **Arguments:** `task` (name or `Task`), `methods` (names, see `method_names()`),
     `seeds` (count or list), `target` (full-batch loss), `max_steps` (iterations or

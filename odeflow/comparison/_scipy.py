@@ -1,4 +1,4 @@
-"""The approach of the original article, as a reference: scipy.integrate's VODE (BDF)
+"""The plain-scipy approach, as a reference: scipy.integrate's VODE (BDF)
 or LSODA on the gradient flow, with the Jacobian (the loss Hessian) left to the
 integrator's finite differences, stepping one internal step at a time so it stops at
 the same rule as every other method and at a wall-time cap."""
@@ -19,7 +19,7 @@ def scipy_flow(loss_fn, params, *, integrator: str, target: float, rtol: float, 
 
     `integrator` is `"vode-bdf"` or `"lsoda"`. The gradient is a jitted JAX function
     (compiled before the clock starts); the Jacobian is formed by the integrator's
-    own finite differences, as in the article. Right-hand-side calls (gradient
+    own finite differences, as a plain scipy user would leave it. Right-hand-side calls (gradient
     evaluations, including those of the finite-difference Jacobians) are counted
     here; steps are internal steps; Jacobians come from the integrator (VODE's NJE,
     LSODA's `njev`)."""

@@ -79,8 +79,8 @@ def stiffness_profile(loss_fn, params_along, key, iters: int = 30) -> Spectrum:
 
 
 class StiffnessCheck(eqx.Module):
-    """The check the original article's critics asked for: the same flow solved by a
-    non-stiff and a stiff solver at the same loose tolerance.
+    """Is the flow stiff at all? The same flow solved by a non-stiff and a stiff
+    solver at the same loose tolerance.
 
     - `explicit_steps`, `implicit_steps`: steps taken (accepted + rejected).
     - `explicit_rejected`: rejected explicit steps (a sign of a stability limit).
