@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
 import sys
+import time
 
 
 def _positive_float(example: str):
@@ -135,16 +137,18 @@ def _compare(args) -> int:
     # report is written
     journal = out / f"{task}.progress.json"
     console = Console(stderr=True, log_path=False)  # no source paths in progress lines
-    if not console.is_terminal:  # a log file: one line per report, not wrapped at 80 columns
-        console.width = 240
     if args.resume and not journal.exists():
         console.print(f"odeflow: no progress journal at {journal}: nothing to resume, starting afresh")
-    with console.status("starting") as status:
+    with contextlib.ExitStack() as stack:
+        if console.is_terminal:  # a spinner with the latest line, and the lines above it
+            status = stack.enter_context(console.status("starting"))
+            progress = lambda line: (status.update(line), console.log(line, highlight=False))
+        else:  # a log file: one plain line per report, neither wrapped nor padded
+            progress = lambda line: print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
         result = compare(
             task, methods, seeds=args.seeds, target=args.target, max_steps=args.max_steps,
             repeats=args.repeats, scipy_time_cap=args.scipy_time_cap, dtype=args.dtype,
-            progress=lambda line: (status.update(line), console.log(line, highlight=False)),
-            journal=journal, resume=args.resume, devices=args.devices,
+            progress=progress, journal=journal, resume=args.resume, devices=args.devices,
         )
     if distributed and jax.process_index() != 0:
         return 0  # every process computes the same records; process 0 writes them

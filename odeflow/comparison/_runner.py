@@ -264,9 +264,14 @@ def _time_interleaved(runner, task, methods, journal, param, seeds, repeats, war
         return units
 
     for rep in range(repeats):
-        say(f"timing repetition {rep + 1}/{repeats}: {len(methods)} methods x {len(seeds)} seeds")
+        say(f"timing repetition {rep + 1}/{repeats}: {_count(len(methods), 'method')} x "
+            f"{_count(len(seeds), 'seed')}")
         for units in split_over_processes(range(len(seeds)), lambda i: seed_units(rep, i)):
             journal.update(units)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _timed(fn):
