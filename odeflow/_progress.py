@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
+
+
+def log_line(line: str) -> None:
+    """`[HH:MM:SS] line` on standard error: one unwrapped line per report, readable in
+    a terminal and in a log file."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 def duration(seconds: float) -> str:

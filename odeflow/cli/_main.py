@@ -8,34 +8,20 @@ import math
 import os
 import shlex
 import sys
-import time
 
 
-def _positive_float(example: str):
-    """An argparse type for a positive number; its errors show `example`."""
+def _positive(kind: type, example: str):
+    """An argparse type for a positive `kind` (float or int); its errors show `example`."""
+    a_noun = {float: "a number", int: "an integer"}[kind]
+    noun = a_noun.split()[1]
 
-    def parse(text: str) -> float:
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number; e.g. {example}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {a_noun}; e.g. {example}") from None
         if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"{text!r} must be a positive number; e.g. {example}")
-        return value
-
-    return parse
-
-
-def _positive_int(example: str):
-    """An argparse type for a positive integer; its errors show `example`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; e.g. {example}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer; e.g. {example}")
+            raise argparse.ArgumentTypeError(f"{text!r} must be a positive {noun}; e.g. {example}")
         return value
 
     return parse
@@ -76,19 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--task", default="parity4", help="task name, any case (see `odeflow tasks`)")
     cmp.add_argument("--methods", default="adam,gd,tsit5,auto",
                      help="comma-separated method names, any case (see `odeflow methods`)")
-    cmp.add_argument("--seeds", type=_positive_int("8"), default=8, help="number of seeds")
-    cmp.add_argument("--target", type=_positive_float("1e-3"), default=1e-3, help="target full-batch loss")
-    cmp.add_argument("--max-steps", type=_positive_int("20000"), default=20_000,
+    cmp.add_argument("--seeds", type=_positive(int, "8"), default=8, help="number of seeds")
+    cmp.add_argument("--target", type=_positive(float, "1e-3"), default=1e-3, help="target full-batch loss")
+    cmp.add_argument("--max-steps", type=_positive(int, "20000"), default=20_000,
                      help="iterations or solver steps per run")
-    cmp.add_argument("--repeats", type=_positive_int("3"), default=3, help="timed repetitions per seed")
-    cmp.add_argument("--scipy-time-cap", type=_positive_float("30"), default=30.0,
+    cmp.add_argument("--repeats", type=_positive(int, "3"), default=3, help="timed repetitions per seed")
+    cmp.add_argument("--scipy-time-cap", type=_positive(float, "30"), default=30.0,
                      help="wall-time cap in seconds per scipy run")
     cmp.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                      help="floating-point type of data and parameters")
     cmp.add_argument("--out", default="results", help="output folder for JSON, Markdown, PNG")
     cmp.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from OUT/TASK.progress.json (same options)")
-    cmp.add_argument("--devices", type=_positive_int("2"), default=None,
+    cmp.add_argument("--devices", type=_positive(int, "2"), default=None,
                      help="local devices to split the vmapped seeds over (None: all); in a "
                      "run of several processes, this many of every process's")
     cmp.add_argument("--cache-dir", default=_default_cache_dir(),
@@ -100,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         "several hosts", "jax.distributed.initialize settings; or the environment variables "
         "ODEFLOW_COORDINATOR_ADDRESS, ODEFLOW_NUM_PROCESSES, ODEFLOW_PROCESS_ID")
     multi.add_argument("--coordinator-address", help="host:port of process 0")
-    multi.add_argument("--num-processes", type=_positive_int("2"), help="processes in the run")
+    multi.add_argument("--num-processes", type=_positive(int, "2"), help="processes in the run")
     multi.add_argument("--process-id", type=int, help="this process's index, from 0")
     sub.add_parser("tasks", help="list the tasks", formatter_class=formatter)
     sub.add_parser("methods", help="list the methods", formatter_class=formatter)
@@ -122,8 +108,9 @@ def _compare(args) -> int:
     from ..comparison import compare, print_table, write_report
     from ..comparison._report import ensure_writable
 
+    from .._progress import log_line
     from ..comparison import get_method
-    from ..problems import get_task, task_names
+    from ..problems._registry import registered_name
 
     # names first (nothing created for a typo), then the output folder, before the
     # run rather than after it
@@ -131,7 +118,7 @@ def _compare(args) -> int:
     if not methods:
         raise ValueError(f"--methods {args.methods!r} names no method; e.g. --methods adam,auto "
                          "(see `odeflow methods`)")
-    task = _task_name(args.task, task_names(), get_task)
+    task = registered_name(args.task)
     out = ensure_writable(args.out)
     # every finished unit of work is saved here as the run goes; removed once the
     # report is written
@@ -144,7 +131,7 @@ def _compare(args) -> int:
             status = stack.enter_context(console.status("starting"))
             progress = lambda line: (status.update(line), console.log(line, highlight=False))
         else:  # a log file: one plain line per report, neither wrapped nor padded
-            progress = lambda line: print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+            progress = log_line
         result = compare(
             task, methods, seeds=args.seeds, target=args.target, max_steps=args.max_steps,
             repeats=args.repeats, scipy_time_cap=args.scipy_time_cap, dtype=args.dtype,
@@ -158,15 +145,6 @@ def _compare(args) -> int:
     journal.unlink(missing_ok=True)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
-
-
-def _task_name(name: str, names: list[str], get_task) -> str:
-    """The registered name of `name` (any case); raises naming the valid tasks."""
-    for known in names:
-        if known.lower() == name.strip().lower():
-            return known
-    get_task(name)  # raises, naming the valid tasks
-    return name
 
 
 def _use_compilation_cache(jax, folder: str) -> None:

@@ -6,7 +6,6 @@ the same result."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from typing import Any, Callable
 
@@ -20,7 +19,7 @@ from jaxtyping import PRNGKeyArray, PyTree
 from .._cache import CompileCache
 from .._checks import check_float_tree, check_positive_int, check_tolerances
 from .._io import ensure_writable
-from .._progress import duration
+from .._progress import duration, log_line
 from .._sharding import batch_sharding, device_count
 from ..nn import EvaluationCounter, ODEBlock, counted
 from ._checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -178,9 +177,7 @@ def _make_chunk(update):
 def _reporter(progress):
     if callable(progress):
         return progress
-    if progress:  # one unwrapped line per report, readable in a terminal and in a log file
-        return lambda line: print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
-    return None
+    return log_line if progress else None
 
 
 _STEPS = CompileCache()

@@ -20,9 +20,13 @@ _TASKS = {
 }
 
 
-def _task_key(name) -> str:
-    """Names match whatever their case and separators: "MNIST-1D" is "mnist1d"."""
-    return str(name).strip().lower().replace("-", "").replace("_", "")
+def registered_name(name) -> str:
+    """The registered name of `name`, whatever its case and separators ("MNIST-1D" is
+    "mnist1d"); a `ValueError` naming the tasks if there is none."""
+    key = str(name).strip().lower().replace("-", "").replace("_", "")
+    if key not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; use one of: {', '.join(_TASKS)}")
+    return key
 
 
 def task_names() -> list[str]:
@@ -38,9 +42,7 @@ def get_task(name: str, dtype=jnp.float64, **options) -> Task:
 
     float64 needs `jax.config.update("jax_enable_x64", True)` first; without it a
     `ValueError` says so rather than silently training in float32."""
-    key = _task_key(name)
-    if key not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; use one of: {', '.join(_TASKS)}")
+    key = registered_name(name)
     try:
         hash(cache_key := (key, jnp.dtype(dtype), tuple(sorted(options.items()))))
     except TypeError:  # an unhashable option or a bad dtype: built afresh (and checked there)
