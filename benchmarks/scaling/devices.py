@@ -98,6 +98,14 @@ def measure(cfg: dict) -> dict:
                 images_per_s=cfg["train_steps"] * cfg["batch"] / float(np.median(train_times)))
 
 
+def _device_flags(n: int) -> str:
+    """XLA_FLAGS for a child process with `n` CPU devices, keeping the caller's other
+    flags."""
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split()
+            if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join(kept + [f"--xla_force_host_platform_device_count={n}"])
+
+
 def _several_processes(cfg: dict, hosts: int) -> dict:
     """The measurement in `hosts` processes of one device and one core each, joined
     by `jax.distributed` over localhost; process 0's row."""
@@ -106,7 +114,7 @@ def _several_processes(cfg: dict, hosts: int) -> dict:
         port = s.getsockname()[1]
     procs = [subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ, ODEFLOW_SCALING_CHILD=json.dumps(cfg),
-                                                  XLA_FLAGS="--xla_force_host_platform_device_count=1",
+                                                  XLA_FLAGS=_device_flags(1),
                                                   ODEFLOW_COORDINATOR_ADDRESS=f"localhost:{port}",
                                                   ODEFLOW_NUM_PROCESSES=str(hosts),
                                                   ODEFLOW_PROCESS_ID=str(i),
@@ -127,7 +135,7 @@ def main(argv=None):
     rows = []
     for n in cfg["devices"]:
         env = dict(os.environ, ODEFLOW_SCALING_CHILD=json.dumps(cfg),
-                   XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+                   XLA_FLAGS=_device_flags(n))
         proc = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, check=True)
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
