@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 # Set before JAX starts, inherited by every process the tests start (scripts,
 # notebook kernels). The suite compiles thousands of small programs and runs each a
@@ -11,6 +14,14 @@ import os
 os.environ["XLA_FLAGS"] = " ".join(
     [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false",
      "--xla_cpu_collective_call_terminate_timeout_seconds=600"]).strip()
+
+# The CLI runs the tests start keep their compiled programs in a folder of this test
+# run (shared by its worker processes, removed at the end), never in the user's
+# cache: no run depends on what an earlier one left.
+if "ODEFLOW_TEST_CACHE_DIR" not in os.environ:  # the first process; workers inherit it
+    os.environ["ODEFLOW_TEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="odeflow-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ODEFLOW_TEST_CACHE_DIR"], ignore_errors=True)
+os.environ["ODEFLOW_CACHE_DIR"] = os.environ["ODEFLOW_TEST_CACHE_DIR"]
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
