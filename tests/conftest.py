@@ -3,17 +3,18 @@ import os
 import shutil
 import tempfile
 
+from processes import OLDER_CODE_GENERATOR
+
 # Set before JAX starts, inherited by every process the tests start (scripts,
 # notebook kernels). The suite compiles thousands of small programs and runs each a
 # few times, so compile time is most of its time: XLA's older CPU fusion code
 # generator compiles them faster than its default one (10-25% of the suite's time
-# on 2 cores). Simulated devices (four on two cores, beside a second test worker)
-# may reach a collective far apart, past XLA's 40-second limit: allow ten minutes.
-# (Unoptimised compilation, JAX_DISABLE_MOST_OPTIMIZATIONS, would save more, but with
-# the older generator it miscompiled a GMRES loop in jaxlib 0.10.2.)
-os.environ["XLA_FLAGS"] = " ".join(
-    [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false",
-     "--xla_cpu_collective_call_terminate_timeout_seconds=600"]).strip()
+# on 2 cores). Processes with several simulated devices go back to the default
+# (`processes.default_code_generator()`): with the older one, a compare over four
+# simulated devices at times never completed an all-gather. (Unoptimised
+# compilation, JAX_DISABLE_MOST_OPTIMIZATIONS, would save more, but with the older
+# generator it miscompiled a GMRES loop in jaxlib 0.10.2.)
+os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), OLDER_CODE_GENERATOR]).strip()
 
 # The CLI runs the tests start keep their compiled programs in a folder of this test
 # run (shared by its worker processes, removed at the end), never in the user's

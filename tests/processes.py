@@ -39,6 +39,19 @@ def kill_when(cmd: list[str], ready: Callable[[], bool], timeout: float = 300) -
     assert proc.returncode == -signal.SIGKILL
 
 
+OLDER_CODE_GENERATOR = "--xla_cpu_use_fusion_emitters=false"
+"""The XLA flag tests/conftest.py sets for the suite (faster compilation)."""
+
+
+def default_code_generator() -> dict:
+    """Environment for a process with several simulated devices: XLA's default CPU
+    code generator (tests/conftest.py picks the older, faster-compiling one for
+    everything else; with it, collectives over simulated devices at times hang)."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if f != OLDER_CODE_GENERATOR]
+    return {"XLA_FLAGS": " ".join(flags)}
+
+
 TIMES = ("time_s", "compile_s", "time_repeats_s")
 
 

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from bench_smoke import BENCH, run_quick
+from processes import default_code_generator
 
 
 @pytest.mark.parametrize("script, name, plot", [
@@ -20,7 +21,9 @@ from bench_smoke import BENCH, run_quick
     ("scaling/multiple_shooting.py", "multiple_shooting", False),
 ])
 def test_benchmark_runs(script, name, plot, tmp_path):
-    run_quick(BENCH / script, name, tmp_path, plot)
+    # several simulated devices: XLA's default code generator (see processes.py)
+    env = default_code_generator() if name == "devices" else None
+    run_quick(BENCH / script, name, tmp_path, plot, env)
 
 
 def _run_all():
