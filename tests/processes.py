@@ -1,7 +1,8 @@
 """Shared by tests that run work in a fresh process (imported, not collected): a
 script whose JSON output is read back, a run killed with SIGKILL part-way, a free
-port for jax.distributed, and compare records without their wall times (which
-differ from run to run, whatever else is equal)."""
+port for jax.distributed, compare records without their wall times (which
+differ from run to run, whatever else is equal), and the XLA code generator for
+processes with several simulated devices."""
 
 import json
 import os
