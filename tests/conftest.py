@@ -13,7 +13,7 @@ from processes import OLDER_CODE_GENERATOR
 # (`processes.default_code_generator()`): with the older one, a compare over four
 # simulated devices at times never completed an all-gather. (Unoptimised
 # compilation, JAX_DISABLE_MOST_OPTIMIZATIONS, would save more, but with the older
-# generator it miscompiled a GMRES loop in jaxlib 0.10.2.)
+# generator a GMRES loop came out wrong in jaxlib 0.10.2.)
 os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), OLDER_CODE_GENERATOR]).strip()
 
 # The CLI runs the tests start keep their compiled programs in a folder of this test
