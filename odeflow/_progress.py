@@ -13,6 +13,11 @@ def log_line(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
+def plural(n: int, noun: str) -> str:
+    """`1 seed`, `8 seeds`."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def duration(seconds: float) -> str:
     """`42 s`, `7 min`, `1.5 h`."""
     if seconds < 90:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _io
 from .._io import atomic_write, atomic_write_text
+from .._progress import plural
 from ._runner import CompareResult
 
 COLUMNS = ("method", "tuned setting", "reached", "time median [min, max] s", "compile s",
@@ -198,8 +199,8 @@ def plot(result: CompareResult, path: Path) -> None:
         ax.axhline(result.config["target"], color="k", ls=":", lw=1)
         ax.set_xlabel(label)
         ax.set_ylabel("full-batch loss")
-    seeds = len(result.config["seeds"])
-    fig.suptitle(f"{result.config['task']}: {seeds} seed{'s' if seeds != 1 else ''}, target loss "
+    seeds = plural(len(result.config["seeds"]), "seed")
+    fig.suptitle(f"{result.config['task']}: {seeds}, target loss "
                  f"{result.config['target']:g} (dotted)\nthick line: median over seeds; band: min to "
                  "max; thin lines: each seed (a run that stopped holds its final loss)", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._distributed import split_over_processes
-from .._progress import Progress
+from .._progress import Progress, plural
 from .._sharding import device_count, map_over_devices
 from ..problems import Task, get_task
 from ..flow import STATUSES, gradient_flow, levenberg_marquardt, optimize
@@ -264,14 +264,10 @@ def _time_interleaved(runner, task, methods, journal, param, seeds, repeats, war
         return units
 
     for rep in range(repeats):
-        say(f"timing repetition {rep + 1}/{repeats}: {_count(len(methods), 'method')} x "
-            f"{_count(len(seeds), 'seed')}")
+        say(f"timing repetition {rep + 1}/{repeats}: {plural(len(methods), 'method')} x "
+            f"{plural(len(seeds), 'seed')}")
         for units in split_over_processes(range(len(seeds)), lambda i: seed_units(rep, i)):
             journal.update(units)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _timed(fn):
