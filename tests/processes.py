@@ -1,8 +1,8 @@
 """Shared by tests that run work in a fresh process (imported, not collected): a
 script whose JSON output is read back, a run killed with SIGKILL part-way, a free
 port for jax.distributed, compare records without their wall times (which
-differ from run to run, whatever else is equal), and the XLA code generator for
-processes with several simulated devices."""
+differ from run to run, whatever else is equal), and the environment of a
+process with several simulated devices."""
 
 import json
 import os
@@ -44,13 +44,14 @@ OLDER_CODE_GENERATOR = "--xla_cpu_use_fusion_emitters=false"
 """The XLA flag tests/conftest.py sets for the suite (faster compilation)."""
 
 
-def default_code_generator() -> dict:
-    """Environment for a process with several simulated devices: XLA's default CPU
-    code generator (tests/conftest.py picks the older, faster-compiling one for
-    everything else; with it, collectives over simulated devices at times hang)."""
+def simulated_devices(n: int) -> dict:
+    """Environment for a fresh process with `n` simulated CPU devices (the count is
+    fixed when JAX starts). It also goes back to XLA's default CPU code generator:
+    tests/conftest.py picks the older, faster-compiling one for everything else, and
+    with it collectives over simulated devices at times hang."""
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-             if f != OLDER_CODE_GENERATOR]
-    return {"XLA_FLAGS": " ".join(flags)}
+             if f != OLDER_CODE_GENERATOR and not f.startswith("--xla_force_host_platform_device_count")]
+    return {"XLA_FLAGS": " ".join(flags + [f"--xla_force_host_platform_device_count={n}"])}
 
 
 TIMES = ("time_s", "compile_s", "time_repeats_s")

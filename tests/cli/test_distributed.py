@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from odeflow._distributed import distributed_settings
-from processes import default_code_generator, free_port, untimed
+from processes import free_port, simulated_devices, untimed
 
 
 def test_settings_from_arguments_and_environment(monkeypatch):
@@ -50,7 +50,7 @@ def test_two_processes_split_the_work_and_equal_one(tmp_path):
     process 0 alone wrote files."""
     script = Path(__file__).with_name("two_hosts.py")
     port = str(free_port())
-    env = dict(os.environ, COLUMNS="200", **default_code_generator())
+    env = dict(os.environ, COLUMNS="200", **simulated_devices(2))
     runs = {role: subprocess.Popen([sys.executable, str(script), role, port,
                                     str(tmp_path / ("single" if role == "single" else "multi"))],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -1,24 +1,23 @@
 """Run by test_distributed.py: one process of a two-process run on this machine
 (`python two_hosts.py ROLE PORT OUT`, ROLE 0 or 1; 2 simulated CPU devices each,
 jax.distributed over localhost with gloo collectives), or the single-process
-reference (ROLE `single`, 1 device). Each runs `odeflow compare` through the CLI
-and a 3-seed `train.sweep` (padded to the 4 devices), and prints the sweep's results as JSON (the last line
-of its output, after the CLI's table)."""
+reference (ROLE `single`, 1 device); the test sets the device count
+(`processes.simulated_devices`). Each runs `odeflow compare` through the CLI and a
+3-seed `fitting.sweep` (padded to the 4 devices), and prints the sweep's results
+as JSON (the last line of its output, after the CLI's table)."""
 
 import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from odeflow import nn  # noqa: E402
-from odeflow import fitting as T  # noqa: E402
-from odeflow.cli import main  # noqa: E402
+from odeflow import nn
+from odeflow import fitting as T
+from odeflow.cli import main
 
 COMPARE = ["compare", "--task", "xor", "--methods", "adam,scipy-lsoda", "--seeds", "3",
            "--target", "0.05", "--max-steps", "2000", "--repeats", "2", "--scipy-time-cap", "60"]

@@ -1,14 +1,11 @@
-"""Run by test_sharded.py in a fresh process with 4 simulated CPU devices: a
-compare whose vmapped seeds are split over 4 devices, and the same on 1 device;
-prints both results as JSON."""
+"""Run by test_sharded.py in a fresh process with 4 simulated CPU devices (set by
+the test: `processes.simulated_devices`): a compare whose vmapped seeds are split
+over 4 devices, and the same on 1 device; prints both results as JSON."""
 
 import json
-import os
 import sys
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 

@@ -4,7 +4,7 @@ Runs in a fresh process: the simulated device count must be set before JAX start
 from pathlib import Path
 
 import pytest
-from processes import default_code_generator, run_json, untimed
+from processes import run_json, simulated_devices, untimed
 
 from odeflow._sharding import device_count
 
@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).with_name("sharded_run.py")
 
 
 def test_compare_on_four_devices_equals_one():
-    out = run_json(SCRIPT, env=default_code_generator())
+    out = run_json(SCRIPT, env=simulated_devices(4))
     four, one = out["4"], out["1"]
     assert four["config"]["devices"] == 4 and one["config"]["devices"] == 1
     assert four["tuning"] == one["tuning"]

@@ -1,18 +1,16 @@
-"""Run by test_data_parallel.py in a fresh process with 4 simulated CPU devices:
-the same training on 4 devices (data parallel) and on 1, and a 6-seed sweep split
-over 4 devices and on 1; prints all as JSON."""
+"""Run by test_data_parallel.py in a fresh process with 4 simulated CPU devices
+(set by the test: `processes.simulated_devices`): the same training on 4 devices
+(data parallel) and on 1, and a 6-seed sweep split over 4 devices and on 1; prints
+all as JSON."""
 
 import json
-import os
 import sys
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+import equinox as eqx
+import jax
+import numpy as np
 
-import equinox as eqx  # noqa: E402
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-import killable_run  # noqa: E402  (sets float64)
+import killable_run  # sets float64
 
 if __name__ == "__main__":
     assert len(jax.devices()) == 4
@@ -23,10 +21,10 @@ if __name__ == "__main__":
             leaves = jax.tree.leaves(eqx.filter(r.model, eqx.is_inexact_array))
             out[f"{devices}/{per_call}"] = {"loss": r.history["loss"],
                                             "params": np.concatenate([np.ravel(x) for x in leaves]).tolist()}
-    from test_sweep import _data, make_model  # noqa: E402
+    from test_sweep import _data, make_model
 
-    from odeflow import fitting as T  # noqa: E402
-    import optax  # noqa: E402
+    from odeflow import fitting as T
+    import optax
 
     for devices in (4, 1):
         r = T.sweep(make_model, T.classification_loss(), _data(), optimizer=optax.adam(1e-2), steps=4,

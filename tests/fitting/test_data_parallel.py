@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 import killable_run
-from processes import default_code_generator, run_json
+from processes import run_json, simulated_devices
 
 SCRIPT = Path(__file__).with_name("sharded_train.py")
 
 
 def test_four_devices_equal_one():
-    out = run_json(SCRIPT, env=default_code_generator())
+    out = run_json(SCRIPT, env=simulated_devices(4))
     for per_call in (1, 4):
         four, one = out[f"4/{per_call}"], out[f"1/{per_call}"]
         np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-12)

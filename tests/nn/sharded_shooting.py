@@ -1,15 +1,12 @@
-"""Run by test_shooting.py in a fresh process with 4 simulated CPU devices: the
-multiple-shooting loss and its gradient with the segments split over 4 devices
-and on 1; prints both as JSON."""
+"""Run by test_shooting.py in a fresh process with 4 simulated CPU devices (set
+by the test: `processes.simulated_devices`): the multiple-shooting loss and its
+gradient with the segments split over 4 devices and on 1; prints both as JSON."""
 
 import json
-import os
 import sys
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-
-import equinox as eqx  # noqa: E402
-import jax  # noqa: E402
+import equinox as eqx
+import jax
 
 jax.config.update("jax_enable_x64", True)
 

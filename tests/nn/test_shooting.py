@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from processes import default_code_generator, run_json
+from processes import run_json, simulated_devices
 
 from odeflow.nn import MultipleShooting, ODEBlock, segments, shooting_loss
 
@@ -78,7 +78,7 @@ def test_training_closes_the_gaps_and_fits():
 
 def test_segments_split_over_four_devices_equal_one():
     script = Path(__file__).with_name("sharded_shooting.py")
-    out = run_json(script, env=default_code_generator())
+    out = run_json(script, env=simulated_devices(4))
     assert out["4"]["nfe"] == out["1"]["nfe"] > 0
     np.testing.assert_allclose(out["4"]["loss"], out["1"]["loss"], rtol=1e-12)
     np.testing.assert_allclose(out["4"]["grad_starts"], out["1"]["grad_starts"], rtol=1e-10, atol=1e-14)
