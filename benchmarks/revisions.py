@@ -57,10 +57,10 @@ def _worker(cases_json: str, repeats: int) -> None:
     import odeflow
     from odeflow.problems import STIFF_PROBLEMS
 
-    try:  # revisions before the training tasks joined odeflow.problems
-        from odeflow import tasks
-    except ImportError:
+    if hasattr(odeflow.problems, "get_task"):
         tasks = None
+    else:  # revisions before the training tasks joined odeflow.problems
+        from odeflow import tasks
 
     cases = json.loads(cases_json)
     out = []
