@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"odeflow {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     cmp = sub.add_parser("compare", help="compare training methods on one task",
-                         description="Tune every method on a grid, then time it per seed to a "
-                         "target loss; writes OUT/TASK.json, .md and .png.", formatter_class=formatter)
+                         description="Tune every method on a grid (or take its defaults, --tuning "
+                         "none), then time it per seed to a target loss; writes OUT/TASK.json, "
+                         ".md and .png.", formatter_class=formatter)
     cmp.add_argument("--task", default="parity4", help="task name, any case (see `odeflow tasks`)")
     cmp.add_argument("--methods", default="adam,gd,tsit5,auto",
                      help="comma-separated method names, any case (see `odeflow methods`)")
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--target", type=_positive(float, "1e-3"), default=1e-3, help="target full-batch loss")
     cmp.add_argument("--max-steps", type=_positive(int, "20000"), default=20_000,
                      help="iterations or solver steps per run")
+    cmp.add_argument("--tuning", type=str.lower, choices=("grid", "none"), default="grid",
+                     help="grid: each method's setting chosen on a grid over the seeds (its wall "
+                          "time reported as the tuning cost); none: every method at its defaults")
     cmp.add_argument("--repeats", type=_positive(int, "3"), default=3, help="timed repetitions per seed")
     cmp.add_argument("--scipy-time-cap", type=_positive(float, "30"), default=30.0,
                      help="wall-time cap in seconds per scipy run")
@@ -136,6 +140,7 @@ def _compare(args) -> int:
             task, methods, seeds=args.seeds, target=args.target, max_steps=args.max_steps,
             repeats=args.repeats, scipy_time_cap=args.scipy_time_cap, dtype=args.dtype,
             progress=progress, journal=journal, resume=args.resume, devices=args.devices,
+            tuning=args.tuning,
         )
     if distributed and jax.process_index() != 0:
         return 0  # every process computes the same records; process 0 writes them

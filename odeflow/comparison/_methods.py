@@ -16,6 +16,8 @@ ROSENBROCK_GRID = (1e-1, 1e-2, 1e-3)  # second order: looser tolerances suffice
 PTC_GRID = (1e-2, 1e-1, 1.0, 10.0)  # first pseudo-time step
 DAMPING_GRID = (1e-3, 1e-1, 10.0)  # initial Levenberg-Marquardt damping
 SCIPY_TOLERANCES = (1e-6, 1e-8)  # (rtol, atol) as a plain scipy user would set them
+SGD_DEFAULT_LR = 0.01  # optax.sgd has no default learning rate; Keras's SGD default
+ADAM_DEFAULT_LR = 1e-3  # Kingma & Ba's default, as in Keras and PyTorch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,10 @@ class Method:
     - `grid`: the values tried; `setting` names what they are.
     - `solver`: the registered solver of a flow method (default: `name`).
     - `curvature`: `"hessian"` or `"gauss-newton"` for implicit flow methods.
+    - `default`: the setting a user gets without tuning (`compare(tuning="none")`):
+      a learning rate where the optimizer needs one, else `None` (the function's own
+      defaults: `gradient_flow`'s tolerances, horizon and first step, L-BFGS's line
+      search, Levenberg-Marquardt's damping).
     """
 
     name: str
@@ -40,26 +46,30 @@ class Method:
     make_optimizer: Callable[[], optax.GradientTransformation] | None = None
     solver: str | None = None
     curvature: str = "hessian"
+    default: float | None = None
 
 
 def _adam():
-    return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    return optax.inject_hyperparams(optax.adam)(learning_rate=ADAM_DEFAULT_LR)
 
 
 def _gd():
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=SGD_DEFAULT_LR)
 
 
 def _momentum():
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.9)
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=SGD_DEFAULT_LR, momentum=0.9)
 
 
 _METHODS = {
-    "gd": Method("gd", "optax", "gradient descent (optax.sgd)", LR_GRID, "lr", _gd),
+    "gd": Method("gd", "optax", "gradient descent (optax.sgd)", LR_GRID, "lr", _gd,
+                 default=SGD_DEFAULT_LR),
     "momentum": Method(
-        "momentum", "optax", "heavy ball, momentum 0.9", LR_GRID[:-2], "lr", _momentum
+        "momentum", "optax", "heavy ball, momentum 0.9", LR_GRID[:-2], "lr", _momentum,
+        default=SGD_DEFAULT_LR,
     ),
-    "adam": Method("adam", "optax", "Adam (optax.adam)", ADAM_GRID, "lr", _adam),
+    "adam": Method("adam", "optax", "Adam (optax.adam)", ADAM_GRID, "lr", _adam,
+                   default=ADAM_DEFAULT_LR),
     "lbfgs": Method(
         "lbfgs", "optax", "L-BFGS with zoom line search (optax.lbfgs)", (None,), "lr", optax.lbfgs
     ),

@@ -15,8 +15,8 @@ from .._io import atomic_write, atomic_write_text
 from .._progress import plural
 from ._runner import CompareResult
 
-COLUMNS = ("method", "tuned setting", "reached", "time median [min, max] s", "compile s",
-           "presentations", "HVPs", "GN products", "Jacobians", "linear solves", "steps (rej.)",
+COLUMNS = ("method", "setting", "reached", "time median [min, max] s", "compile s",
+           "tuning s", "presentations", "HVPs", "GN products", "Jacobians", "linear solves", "steps (rej.)",
            "final loss")
 """Work columns are medians over the seeds that reached the target; for an even
 number of seeds the lower of the two middle runs, so counts stay whole."""
@@ -24,13 +24,17 @@ number of seeds the lower of the two middle runs, so counts stay whole."""
 
 def summarize(result: CompareResult) -> list[dict]:
     """One row per method: seeds reaching the target and, over those seeds, the
-    median, min and max of time and work."""
+    median, min and max of time and work; the tuning cost (`tuning_s`, the grid's wall
+    time, compile included; None untuned) and the median time to target with it."""
     rows = []
+    tuned = result.config.get("tuning", "grid") == "grid"
     for method in result.config["methods"]:
         recs = [r for r in result.records if r["method"] == method]
         hit = [r for r in recs if r["reached"]]
         med = lambda key: float(np.median([r[key] for r in hit])) if hit else None
         count = lambda key: _lower_median([r.get(key, 0) for r in hit])
+        tuning_s = result.tuning.get(method, {}).get("wall_s") if tuned else None
+        with_tuning = None if tuning_s is None or not hit else tuning_s + med("time_s")
         rows.append({
             "method": method,
             "setting_name": result.tuning.get(method, {}).get("setting", _setting_name(method)),
@@ -40,6 +44,7 @@ def summarize(result: CompareResult) -> list[dict]:
             "time_min_s": min((r["time_s"] for r in hit), default=None),
             "time_max_s": max((r["time_s"] for r in hit), default=None),
             "compile_s": recs[0]["compile_s"],
+            "tuning_s": tuning_s, "time_with_tuning_s": with_tuning,
             "presentations_median": count("presentations"), "hvps_median": count("hvps"),
             "gn_products_median": count("gn_products"),
             "jacobians_median": count("jacobians"), "linear_solves_median": count("linear_solves"),
@@ -88,7 +93,7 @@ def table_rows(result: CompareResult) -> list[list[str]]:
         rows.append([
             s["method"], _fmt_setting(s["setting_name"], s["setting"]),
             f"{s['seeds_reached']}/{s['seeds']}", timing,
-            _fmt(s["compile_s"], ".2f"), _fmt(s["presentations_median"]), _fmt(s["hvps_median"]),
+            _fmt(s["compile_s"], ".2f"), _fmt(s["tuning_s"], ".3g"), _fmt(s["presentations_median"]), _fmt(s["hvps_median"]),
             _fmt(s["gn_products_median"]), _fmt(s["jacobians_median"]), _fmt(s["linear_solves_median"]),
             f"{_fmt(s['steps_median'])} ({_fmt(s['rejected_median'])})",
             _fmt(s["final_loss_median"]),
@@ -98,17 +103,25 @@ def table_rows(result: CompareResult) -> list[list[str]]:
 
 def markdown(result: CompareResult) -> str:
     c = result.config
+    if c.get("tuning", "grid") == "grid":
+        setting = ("`setting` is the grid value each method was timed with (learning rate `lr`, "
+                   "tolerance `rtol`, first pseudo-time step `dt0`, damping); `tuning s` is the "
+                   "grid's wall time on all seeds, compile included, which a user pays before the "
+                   "timed run.")
+    else:
+        setting = ("Untuned: every method at its defaults (`setting` names a learning rate where "
+                   "the optimizer needs one; `–`: the function's own defaults).")
     lines = [
         f"Task `{c['task']}` ({c['task_description']}, {c['num_params']} parameters), "
         f"target loss {c['target']:g}, {len(c['seeds'])} seeds, {c['dtype']}. Times and "
-        "work are medians over the seeds that reached the target (min and max in brackets); "
-        "`tuned setting` is the grid value each method was timed with (learning rate `lr`, "
-        "tolerance `rtol`, first pseudo-time step `dt0`, damping).",
+        f"work are medians over the seeds that reached the target (min and max in brackets). {setting}",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
+    if c.get("tuning", "grid") != "grid":
+        return "\n".join(lines) + "\n"
     lines += ["", "Tuning grids (value: seeds reached, median gradient-equivalent work):", ""]
     for method, tune in result.tuning.items():
         grid = "; ".join(f"{_fmt(g['value'])}: {g['seeds_reached']}, {_fmt(g['median_work'])}"

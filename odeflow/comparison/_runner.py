@@ -24,6 +24,8 @@ HORIZON = 1e8  # flow time is not the stopping rule: the target and max_steps ar
 PTC_HORIZON = 1e30  # pseudo-time steps grow geometrically
 PTC_STEADY_TOL = 1e-12
 VMAP_PARAM_LIMIT = 1000  # PTC's steady-state test must not stop it before the target
+TUNINGS = {"grid": "each method's setting chosen on a grid over the same seeds",
+           "none": "every method at its defaults, as a new user calls it"}
 
 
 @dataclasses.dataclass
@@ -32,7 +34,8 @@ class CompareResult:
 
     - `records`: one dict per (method, seed) with status, time, work counts, loss,
       accuracy and a thinned loss history.
-    - `tuning`: per method, the grid tried and what each value achieved.
+    - `tuning`: per method, the grid tried, what each value achieved, the value
+      chosen and the grid's wall time `wall_s` (compile included; 0 untuned).
     - `config`: the task, target, seeds and limits used.
     """
 
@@ -67,6 +70,8 @@ class _Runner:
         return self._optimizers[method.name]
 
     def run(self, method: Method, setting, params):
+        """One training run; `setting` None (untuned) leaves every option of a flow or
+        Levenberg-Marquardt run at the function's default."""
         if method.kind == "optax":
             opt = self.optimizer(method)
             state = opt.init(params)
@@ -77,12 +82,15 @@ class _Runner:
             return optimize(self.task.loss, params, opt, target_loss=self.target,
                             max_iters=self.max_steps, opt_state=state, throw=False)
         if method.kind == "lm":
-            return levenberg_marquardt(self.task.composite_loss, params, damping=setting,
+            damping = {} if setting is None else {"damping": setting}
+            return levenberg_marquardt(self.task.composite_loss, params, **damping,
                                        target_loss=self.target, max_iters=self.max_steps, throw=False)
         solver = method.solver or method.name
         kwargs = dict(target_loss=self.target, max_steps=self.max_solver_steps, throw=False,
                       curvature=method.curvature)
-        if solver == "euler":
+        if setting is None:
+            pass
+        elif solver == "euler":
             kwargs.update(dt0=setting, t1=setting * self.max_solver_steps)
         elif solver.startswith("ptc"):
             kwargs.update(dt0=setting, t1=PTC_HORIZON, rtol=PTC_STEADY_TOL, atol=PTC_STEADY_TOL)
@@ -218,19 +226,29 @@ def _scipy_units(task, method, journal, param, seeds, target, time_cap, say) -> 
     return {k: v for units in split_over_processes(range(len(seeds)), one) for k, v in units.items()}
 
 
-def _tune_unit(runner, method, batch, param, say, vmap_seeds, position) -> dict:
-    """Grid choice of one method, then a warm-up call whose excess over a second call
-    is the compile time; a method that raises is recorded with the error instead."""
-    say(f"tuning {method.name} ({position}) over {method.setting} in {list(method.grid)}")
+def _tune_unit(runner, method, batch, param, say, vmap_seeds, position, tuning: str) -> dict:
+    """Grid choice of one method (its `default` untuned), then a warm-up call whose
+    excess over a second call is the compile time; a method that raises is recorded
+    with the error instead."""
+    if tuning == "grid":
+        say(f"tuning {method.name} ({position}) over {method.setting} in {list(method.grid)}")
+    else:
+        say(f"compiling {method.name} ({position}) at its defaults")
     try:
-        chosen, tuning = _tune(runner, method, batch, vmap_seeds)
+        start = time.perf_counter()
+        if tuning == "grid":
+            chosen, table = _tune(runner, method, batch, vmap_seeds)
+        else:
+            chosen, table = method.default, {"setting": method.setting, "grid": [], "chosen": method.default}
+        wall = time.perf_counter() - start
         warm = lambda: runner.run(method, chosen, param(0))
         _, first = _timed(warm)
         _, second = _timed(warm)
     except Exception as err:  # noqa: BLE001 - one method failing must not end the comparison
-        say(f"{method.name} failed while tuning: {_describe(err)}")
+        what = "while tuning" if tuning == "grid" else "at its defaults"
+        say(f"{method.name} failed {what}: {_describe(err)}")
         return {"error": _describe(err)}
-    return {"chosen": chosen, "tuning": tuning, "compile_s": max(first - second, 0.0)}
+    return {"chosen": chosen, "tuning": table | {"wall_s": wall}, "compile_s": max(first - second, 0.0)}
 
 
 def _time_interleaved(runner, task, methods, journal, param, seeds, repeats, warm, say):
@@ -280,7 +298,8 @@ def _assemble(method, i, seed, journal, repeats) -> dict:
     """The record of one tuned (method, seed) from its journal units."""
     tune = journal[f"tune/{method.name}"]
     if "error" in tune:
-        return _failed_record(method, seed, None, f"failed while tuning: {tune['error']}")
+        what = "while tuning" if journal.config["tuning"] == "grid" else "at its defaults"
+        return _failed_record(method, seed, None, f"failed {what}: {tune['error']}")
     units = [journal.units.get(f"run/{method.name}/{i}/{rep}", {}) for rep in range(repeats)]
     if "error" in units[0]:
         return _failed_record(method, seed, tune["chosen"], units[0]["error"])
@@ -289,17 +308,23 @@ def _assemble(method, i, seed, journal, repeats) -> dict:
                                  "time_repeats_s": reps}
 
 
+def _grid_runs(method: Method, seeds, tuning: str) -> int:
+    """Runs of `method`'s tuning grid: a run per value and seed (none untuned)."""
+    return len(method.grid) * len(seeds) if tuning == "grid" and method.kind != "scipy" else 0
+
+
 def _progress(report, journal, methods, seeds, repeats) -> Progress:
     """Progress counted in runs: a tuning grid is a run per value and seed, then a
     run per timed (method, seed, repetition) and per scipy (method, seed)."""
     total = done = 0
+    tuning = journal.config["tuning"]
     for m in methods:
         units = ([f"scipy/{m.name}/{i}" for i in range(len(seeds))] if m.kind == "scipy" else
                  [f"run/{m.name}/{i}/{r}" for i in range(len(seeds)) for r in range(repeats)])
-        total += len(units) + (0 if m.kind == "scipy" else len(m.grid) * len(seeds))
+        total += len(units) + _grid_runs(m, seeds, tuning)
         done += sum(u in journal for u in units)
-        if m.kind != "scipy" and f"tune/{m.name}" in journal:
-            done += len(m.grid) * len(seeds)
+        if f"tune/{m.name}" in journal:
+            done += _grid_runs(m, seeds, tuning)
     return Progress(report, total, done)
 
 
@@ -320,12 +345,17 @@ def compare(
     journal: str | os.PathLike | None = None,
     resume: bool = False,
     devices: int | None = None,
+    tuning: str = "grid",
 ) -> CompareResult:
     """Train `task` with every method from the same initial parameters per seed.
 
-    Optax methods get their learning rate and ODE methods their tolerance (Euler its
-    step) from a grid, chosen on the same seeds (most seeds reaching the target, then
-    least gradient-equivalent work); the grids are reported. Each method is then timed
+    With `tuning="grid"` (the default), optax methods get their learning rate and ODE
+    methods their tolerance (Euler its step) from a grid, chosen on the same seeds
+    (most seeds reaching the target, then least gradient-equivalent work); the grids
+    and their wall time (the tuning cost) are reported. With `tuning="none"` every
+    method runs at its defaults (`Method.default`: Adam at 1e-3, gradient descent at
+    0.01, every ODE method with `gradient_flow`'s own defaults), as a new user calls
+    it; a method whose defaults raise is recorded as failed. Each method is then timed
     per seed, `repeats` times interleaved across methods (median kept), after a
     warm-up call that measures compile time. scipy methods run once per seed,
     untuned, at rtol 1e-6 and atol 1e-8, capped at `scipy_time_cap` seconds.
@@ -345,7 +375,8 @@ def compare(
     atomically as the run goes) and `resume` (continue from an existing `journal`;
     the settings must be the same; without it an existing journal is an error),
     `devices` (how many local devices the vmapped seeds are split over, default
-    all: `jax.sharding` with `shard_map`, results identical to one device). In a
+    all: `jax.sharding` with `shard_map`, results identical to one device),
+    `tuning` (`"grid"` or `"none"`, above). In a
     run of several processes (`jax.distributed.initialize`; the CLI's
     `--coordinator-address` and so on) the vmapped seeds are split over `devices`
     devices of every process, the seed-by-seed work (timed runs, scipy, tuning
@@ -375,6 +406,11 @@ def compare(
                    for m in methods]
     if not methods:
         raise ValueError("methods is empty; pass names such as ['adam', 'tsit5']")
+    if tuning not in TUNINGS:
+        choices = "; ".join(f"{k!r}: {v}" for k, v in TUNINGS.items())
+        raise ValueError(f"tuning must be one of {choices}; got {tuning!r}")
+    if grids and tuning != "grid":
+        raise ValueError("grids are used only with tuning='grid'; drop grids or tuning='none'")
     if not (np.isfinite(target) and target > 0):
         raise ValueError(f"target must be a positive loss, got {target}")
     max_solver_steps = max_steps if max_solver_steps is None else max_solver_steps
@@ -391,7 +427,7 @@ def compare(
     config = {
         "task": task.name, "task_description": task.description, "num_params": task.num_params,
         "target": target, "seeds": seeds, "methods": [m.name for m in methods],
-        "grids": {m.name: list(m.grid) for m in methods},
+        "tuning": tuning, "grids": {m.name: list(m.grid) if tuning == "grid" else [] for m in methods},
         "max_steps": max_steps, "max_solver_steps": max_solver_steps, "repeats": repeats,
         "scipy_time_cap_s": scipy_time_cap,
         "vmap_seeds": vmap_seeds, "devices": devices if vmap_seeds else 1,
@@ -408,8 +444,8 @@ def compare(
     for k, method in enumerate(tuned):
         if f"tune/{method.name}" not in journal:
             journal[f"tune/{method.name}"] = _tune_unit(runner, method, batch, param, say, vmap_seeds,
-                                                        f"method {k + 1} of {len(tuned)}")
-            say.advance(len(method.grid) * len(seeds))
+                                                        f"method {k + 1} of {len(tuned)}", tuning)
+            say.advance(_grid_runs(method, seeds, tuning))
             warm.add(method.name)
     _time_interleaved(runner, task, tuned, journal, param, seeds, repeats, warm, say)
     for method in methods:
@@ -418,7 +454,7 @@ def compare(
     records = [_assemble(method, i, seed, journal, repeats) if method.kind != "scipy"
                else journal[f"scipy/{method.name}/{i}"]
                for method in methods for i, seed in enumerate(seeds)]
-    tuning = {m.name: journal[f"tune/{m.name}"].get("tuning", {"setting": m.setting, "grid": [],
-                                                                "chosen": None})
+    tables = {m.name: journal[f"tune/{m.name}"].get("tuning", {"setting": m.setting, "grid": [],
+                                                                "chosen": None, "wall_s": None})
               for m in tuned}
-    return CompareResult(records=records, tuning=tuning, config=journal.config)
+    return CompareResult(records=records, tuning=tables, config=journal.config)

@@ -52,3 +52,17 @@ def test_version_and_defaults_in_help(capsys):
     text = " ".join(capsys.readouterr().out.split())  # help wraps at the terminal's width
     assert f"odeflow {odeflow.__version__}" in text
     assert "(default: parity4)" in text and "(default: 20000)" in text
+    assert "(default: grid)" in text
+
+
+def test_tuning_option_reaches_compare(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def stop(task, methods, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stopped before any work")
+
+    monkeypatch.setattr("odeflow.comparison.compare", stop)
+    assert main(["compare", "--tuning", "None", "--no-cache", "--out", str(tmp_path)]) == 2
+    assert seen["tuning"] == "none"
+    assert "stopped before any work" in capsys.readouterr().err
