@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 
 from odeflow.comparison import compare, print_table, write_report  # noqa: E402
 
-ODE = ["tsit5", "implicit-euler", "kvaerno3", "kvaerno5", "auto", "ros2", "ros2-cg", "ros2-gn",
-       "ptc", "ptc-gn"]
+ODE = ["tsit5", "implicit-euler", "kvaerno3", "kvaerno5", "auto", "auto-flow", "ros2", "ros2-cg",
+       "ros2-gn", "ptc", "ptc-gn"]
 OPTAX = ["gd", "momentum", "adam", "lbfgs"]
 LM = ["lm"]  # the Levenberg-Marquardt baseline: a least-squares method, not an ODE one
 TARGETS = (1e-2, 1e-4, 1e-6)

@@ -47,7 +47,7 @@ from odeflow.problems import get_task  # noqa: E402
 OUT = Path(__file__).parent / "results"
 TARGETS = (1e-2, 1e-4, 1e-6)
 MAX_ITERS, MAX_SOLVER_STEPS = 20_000, 1_000  # optimizer iterations; ODE solver steps
-STIFF = ["auto", "ros2-cg", "ros2-gn", "ptc", "ptc-gn", "lm"]
+STIFF = ["auto", "auto-flow", "ros2-cg", "ros2-gn", "ptc", "ptc-gn", "lm"]
 PROBLEMS = {  # name: (hidden units, methods, grids, seeds, repeats)
     "digits-2410": (
         32, ["adam", "lbfgs", "tsit5", "kvaerno3-cg", *STIFF],

@@ -1,7 +1,7 @@
 """Shared by tests that run work in a fresh process (imported, not collected): a
 script whose JSON output is read back, a run killed with SIGKILL part-way, a free
-port for jax.distributed, compare records without their wall times (which
-differ from run to run, whatever else is equal), and the environment of a
+port for jax.distributed, compare records and tuning tables without their wall
+times (which differ from run to run, whatever else is equal), and the environment of a
 process with several simulated devices."""
 
 import json
@@ -60,6 +60,11 @@ TIMES = ("time_s", "compile_s", "time_repeats_s")
 def untimed(records: list[dict]) -> list[dict]:
     """`compare` records without their times."""
     return [{k: v for k, v in r.items() if k not in TIMES} for r in records]
+
+
+def untimed_tuning(tuning: dict) -> dict:
+    """`compare` tuning tables without the grids' wall times."""
+    return {method: {k: v for k, v in table.items() if k != "wall_s"} for method, table in tuning.items()}
 
 
 def free_port() -> int:

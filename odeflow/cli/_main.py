@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                          "none), then time it per seed to a target loss; writes OUT/TASK.json, "
                          ".md and .png.", formatter_class=formatter)
     cmp.add_argument("--task", default="parity4", help="task name, any case (see `odeflow tasks`)")
-    cmp.add_argument("--methods", default="adam,gd,tsit5,auto",
+    cmp.add_argument("--methods", default="adam,lbfgs,gd,tsit5,auto",
                      help="comma-separated method names, any case (see `odeflow methods`)")
     cmp.add_argument("--seeds", type=_positive(int, "8"), default=8, help="number of seeds")
     cmp.add_argument("--target", type=_positive(float, "1e-3"), default=1e-3, help="target full-batch loss")

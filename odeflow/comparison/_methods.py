@@ -81,12 +81,20 @@ _METHODS = {
         "scipy-lsoda", "scipy", "scipy LSODA, FD Jacobian", (SCIPY_TOLERANCES,), "rtol,atol"
     ),
 }
-_FLOWS = ("auto", "tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5", "kvaerno3-cg",
+_FLOWS = ("tsit5", "dopri5", "implicit-euler", "kvaerno3", "kvaerno5", "kvaerno3-cg",
           "kvaerno3-gmres", "ros2", "ros2-cg")
 for _name in _FLOWS:
     assert _name in solver_names()
     _grid = ROSENBROCK_GRID if _name.startswith("ros2") else RTOL_GRID
     _METHODS[_name] = Method(_name, "flow", f"gradient flow, {_name}", _grid, "rtol")
+_METHODS["auto"] = Method(
+    "auto", "flow", "gradient_flow's default with a target: pseudo-transient continuation from "
+    "an automatic first step", (None,), "–",
+)
+_METHODS["auto-flow"] = Method(
+    "auto-flow", "flow", "gradient flow, Tsit5 switching to ROS2 (trajectory-following)", RTOL_GRID,
+    "rtol",
+)
 _METHODS["ros2-gn"] = Method(
     "ros2-gn", "flow", "gradient flow, ROS2 with CG on Gauss-Newton products", ROSENBROCK_GRID,
     "rtol", solver="ros2-cg", curvature="gauss-newton",

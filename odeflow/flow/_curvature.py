@@ -119,7 +119,10 @@ def as_curvature(curvature) -> AbstractCurvature:
 
 
 def check_curvature(curvature, loss_fn) -> AbstractCurvature:
-    """The curvature object, checked against `loss_fn`."""
+    """The curvature object, checked against `loss_fn`; `"auto"` is Gauss-Newton for
+    a `CompositeLoss`, else the Hessian."""
+    if isinstance(curvature, str) and curvature.strip().lower() == "auto":
+        curvature = GaussNewton() if isinstance(loss_fn, CompositeLoss) else Hessian()
     curvature = as_curvature(curvature)
     curvature.check(loss_fn)
     return curvature

@@ -7,6 +7,7 @@ stiff integrator instead.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import diffrax as dfx
@@ -18,10 +19,25 @@ from jaxtyping import Array, Float, PyTree
 
 from .._cache import keyed
 from .._checks import check_float_tree, check_interval, check_positive_int, check_tolerances
-from ..solvers import CG, ROS2, AutoLinearSolver, AutoSwitch, get_solver, solve
+from ..solvers import (
+    CG,
+    ROS2,
+    AutoLinearSolver,
+    AutoSwitch,
+    PseudoTransient,
+    SERController,
+    get_solver,
+    solve,
+)
 from ..solvers._solve import default_controller
 from ._curvature import AbstractCurvature, check_curvature, negated
-from ._error_control import AbstractErrorSpace, FlowErrorController, check_error_control
+from ._error_control import (
+    AbstractErrorSpace,
+    FlowErrorController,
+    ParameterSpace,
+    as_error_space,
+    check_error_control,
+)
 from ._result import (
     FAILED,
     HORIZON_REACHED,
@@ -43,15 +59,15 @@ def gradient_flow(
     params: PyTree,
     *,
     solver="auto",
-    rtol: float = 1e-4,
-    atol: float = 1e-6,
-    t1: float = 1e4,
+    rtol: float | None = None,
+    atol: float | None = None,
+    t1: float | None = None,
     target_loss: float | None = None,
     max_steps: int = 10_000,
     throw: bool = True,
     dt0: float | None = None,
     history: bool = True,
-    curvature: str | AbstractCurvature = "hessian",
+    curvature: str | AbstractCurvature = "auto",
     error_space: str | AbstractErrorSpace = "params",
     rtol_final: float | None = None,
     descent_check: bool = True,
@@ -63,9 +79,14 @@ def gradient_flow(
     - `loss_fn`: full-batch loss `L(params) -> scalar`.
     - `params`: initial parameters, any pytree (an equinox model, a dict); only its
       floating-point arrays are trained.
-    - `solver`: a diffrax solver or a registered name (see `odeflow.solvers`).
-    - `rtol`, `atol`: step-size controller tolerances on the parameters.
-    - `t1`: flow-time horizon.
+    - `solver`: a diffrax solver or a registered name (see `odeflow.solvers`);
+      `"auto"` and `"auto-flow"` below.
+    - `rtol`, `atol`: step-size controller tolerances on the parameters (default
+      1e-4 and 1e-6); for pseudo-transient continuation, the steady-state test on
+      the gradient norm (stop once it is below `atol + rtol * ‖∇L(θ0)‖`; default the
+      square root of the machine epsilon, about 1.5e-8 in float64).
+    - `t1`: flow-time horizon; default unbounded with a `target_loss` (the target,
+      a steady state or `max_steps` ends the run), else 1e4.
     - `target_loss`: stop at the end of the first step whose loss is below this.
     - `max_steps`: cap on attempted steps (`throw=False` returns the partial result
       with status `max_steps_reached`).
@@ -76,7 +97,10 @@ def gradient_flow(
       `odeflow.flow.Hessian()` (exact, -∇²L by automatic differentiation) or
       `GaussNewton()` (-G, the generalised Gauss-Newton matrix; positive
       semi-definite, so CG always applies; needs `loss_fn` to be a `CompositeLoss`);
-      the names `"hessian"` and `"gauss-newton"` are shorthand.
+      the names `"hessian"` and `"gauss-newton"` are shorthand, and the default
+      `"auto"` is Gauss-Newton for a `CompositeLoss`, else the Hessian. A plain
+      `loss(params)` exposes its model and output loss by being written as
+      `CompositeLoss(predict, output_loss)`.
     - `error_space`: where adaptive solvers measure the local error:
       `ParameterSpace()`, `OutputSpace()` (the model outputs on the training set,
       through a JVP; needs a `CompositeLoss`) or `LossSpace()` (the loss, through its
@@ -84,31 +108,51 @@ def gradient_flow(
     - `rtol_final`: a tolerance schedule: `rtol` (and `atol` in proportion) at the
       initial loss, tightening log-linearly in the loss to `rtol_final` at
       `target_loss`.
-    - `descent_check`: adaptive solvers reject a step that increases the loss (the
-      exact flow never does); costs one loss evaluation per step (the accepted
-      loss is carried).
+    - `descent_check`: adaptive solvers and pseudo-transient continuation reject a
+      step that increases the loss (the exact flow never does; a Newton-type step
+      can head for a saddle or a maximum); costs one loss evaluation per step (the
+      accepted loss is carried).
 
-    The default `solver="auto"` here is `default_flow_solver()`: Tsit5 while
-    non-stiff, then Rosenbrock-W steps (dense up to 100 parameters, else CG on
-    Hessian- or Gauss-Newton-vector products), which suit the symmetric Jacobian and
-    loose tolerances of a gradient flow.
+    The default `solver="auto"` depends on what is asked. With a `target_loss` it
+    heads for the minimum: `default_minimum_solver()`, pseudo-transient
+    continuation (damped Newton steps (∇²L + I/h) δ = -∇L, or Levenberg-Marquardt
+    steps with Gauss-Newton curvature, the pseudo-time step h growing as the
+    gradient falls) from an automatic first step (`odeflow.solvers.pseudo_time_step`),
+    with nothing to tune. Without a target, or when the trajectory itself is asked
+    for (`error_space` other than the parameters, `rtol_final`), it follows the flow:
+    `default_flow_solver()` (also by the name `"auto-flow"`), Tsit5 while non-stiff,
+    then Rosenbrock-W steps (dense up to 100 parameters, else CG on Hessian- or
+    Gauss-Newton-vector products), which suit the symmetric Jacobian and loose
+    tolerances of a gradient flow.
 
     **Returns:** a `FlowResult`. Compiled once per loss function, parameter shapes
     and static settings; `rtol`, `atol`, `t1`, `target_loss` and `dt0` are traced, so
     changing their values does not recompile. `jax.vmap` over `params` runs seeds in
     parallel with per-seed statistics.
     """
-    solver = default_flow_solver() if solver == "auto" else get_solver(solver)
+    follows_flow = rtol_final is not None or not isinstance(as_error_space(error_space), ParameterSpace)
+    if isinstance(solver, str) and solver.strip().lower() in ("auto", "auto-flow"):
+        seeks_minimum = solver.strip().lower() == "auto" and target_loss is not None and not follows_flow
+        solver = default_minimum_solver() if seeks_minimum else default_flow_solver()
+    else:
+        solver = get_solver(solver)
     curvature = check_curvature(curvature, loss_fn)
+    check_float_tree(params, "params")
+    dtype = jnp.result_type(*jax.tree.leaves(split_params(params)[0]))
+    steady = getattr(solver, "pseudo_time", False)
+    if rtol is None:
+        rtol = _steady_tolerance(dtype) if steady else 1e-4
+    if atol is None:
+        atol = _steady_tolerance(dtype) if steady else 1e-6
+    if t1 is None:
+        t1 = UNBOUNDED if target_loss is not None else 1e4
     error_space = check_error_control(error_space, rtol, rtol_final, target_loss, loss_fn)
     check_tolerances(rtol, atol)
     check_interval(0.0, t1, forward=True)
     check_positive_int(max_steps, "max_steps")
-    check_float_tree(params, "params")
     if target_loss is not None and not isinstance(target_loss, jax.core.Tracer):
         if not np.isfinite(float(target_loss)):
             raise ValueError(f"target_loss must be finite, got {target_loss}")
-    dtype = jnp.result_type(*jax.tree.leaves(split_params(params)[0]))
     traced = lambda x: None if x is None else jnp.asarray(x, dtype)
     return _gradient_flow(
         keyed(loss_fn),
@@ -129,10 +173,28 @@ def gradient_flow(
     )
 
 
+UNBOUNDED = 1e30
+"""The flow-time horizon of a run with a target loss and no `t1`: the target, a
+steady state or `max_steps` ends it."""
+
+
+def _steady_tolerance(dtype) -> float:
+    """Pseudo-transient continuation's default steady-state tolerance: √ε of the
+    parameters' dtype, so the run stops at a stationary point, not short of it."""
+    return float(np.sqrt(np.finfo(dtype).eps))
+
+
+def default_minimum_solver() -> PseudoTransient:
+    """Pseudo-transient continuation with a dense linear solver up to 100 parameters
+    and loose CG (relative residual 1e-2, 50 products) above: the `"auto"` of
+    `gradient_flow` with a `target_loss`."""
+    return PseudoTransient(linear_solver=AutoLinearSolver(matrix_free=CG(rtol=1e-2, max_iters=50)))
+
+
 def default_flow_solver() -> AutoSwitch:
     """`AutoSwitch` with ROS2 as its stiff method, dense up to 100 parameters and
     loose CG (relative residual 1e-2, 50 products) above: the `"auto"` of
-    `gradient_flow`."""
+    `gradient_flow` without a target loss, and its `"auto-flow"`."""
     matrix_free = CG(rtol=1e-2, max_iters=50)
     return AutoSwitch(implicit=ROS2(linear_solver=AutoLinearSolver(matrix_free=matrix_free)))
 
@@ -141,9 +203,13 @@ def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_fin
                 descent):
     """`(controller or None, forward evaluations per step, initial ones)`: error
     control in output or loss space, a tolerance schedule and the descent check
-    wrap the solver's PID controller; solvers that step by another rule (constant
-    steps, pseudo-transient continuation) keep theirs."""
-    if not isinstance(default_controller(solver, rtol, atol, None, dt0=1.0), dfx.PIDController):
+    wrap the solver's PID controller; pseudo-transient continuation's controller
+    gets the loss for its descent check; solvers that step by another rule
+    (constant steps) keep theirs."""
+    default = default_controller(solver, rtol, atol, None, dt0=1.0)
+    if isinstance(default, SERController) and descent:
+        return dataclasses.replace(default, loss=loss), 1, 1
+    if not isinstance(default, dfx.PIDController):
         return None, 0, 0
     space = error_space.space(loss_fn, loss, static)
     if space is None and rtol_final is None and not descent:

@@ -23,6 +23,7 @@ from ._registry import get_solver as get_solver
 from ._registry import solver_names as solver_names
 from ._rosenbrock import ROS2 as ROS2
 from ._solve import Solution as Solution
+from ._solve import pseudo_time_step as pseudo_time_step
 from ._solve import solve as solve
 from ._stats import NOT_COUNTED as NOT_COUNTED
 from ._stats import Result as Result

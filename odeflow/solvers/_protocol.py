@@ -154,6 +154,13 @@ class AbstractCountedSolver(dfx.AbstractAdaptiveSolver):
         is of lower order than its steps and that takes long steps."""
         return False
 
+    @property
+    def pseudo_time(self) -> bool:
+        """Whether the steps run in pseudo-time toward a steady state, following no
+        trajectory: `odeflow.solve` then takes the first step from the curvature of
+        the field along itself (`pseudo_time_step`), not from an error estimate."""
+        return False
+
     def default_controller(self, rtol, atol, norm, save_ts=None) -> dfx.AbstractStepSizeController:
         """The step-size controller `odeflow.solve` uses when none is given: a PID
         controller at `rtol`, `atol` and `norm` (`None`: RMS), stepping to the save

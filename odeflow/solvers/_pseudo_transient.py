@@ -25,7 +25,7 @@ solver is a first-order linearly implicit integrator.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import diffrax as dfx
 import equinox as eqx
@@ -69,6 +69,10 @@ class PseudoTransient(AbstractCountedSolver):
 
     term_structure: ClassVar = dfx.AbstractTerm
     interpolation_cls: ClassVar = PolynomialInterpolation
+
+    @property
+    def pseudo_time(self) -> bool:
+        return True
 
     def order(self, terms):
         return 1
@@ -121,7 +125,15 @@ class SERController(dfx.AbstractStepSizeController):
     norms) the next step goes to the end of the interval.
 
     It reads the residual norms from the solver's `StepReport` (`PseudoTransient`
-    with `report=True`; `odeflow.solve` sets it). Needs the first step `dt0`.
+    with `report=True`; `odeflow.solve` sets it). Needs the first step `dt0`
+    (`odeflow.solve` computes one when none is given: `pseudo_time_step`).
+
+    With `loss` (a function of the state, e.g. the loss of a gradient flow), a step
+    that increases it is rejected as well: the flow of -∇L never climbs, but a
+    Newton-type step can head for any stationary point, a saddle or a maximum
+    where the Hessian is indefinite; shrinking the step makes I/h + ∇²L positive
+    definite and the step a descent direction again. One evaluation per step (and
+    one before the first); the accepted value is carried.
     """
 
     rtol: float = 1e-6
@@ -129,6 +141,7 @@ class SERController(dfx.AbstractStepSizeController):
     max_growth: float = 10.0
     min_growth: float = 1.2
     reject_growth: float = 2.0
+    loss: Callable | None = None
 
     reads_reports: ClassVar[bool] = True
 
@@ -137,8 +150,11 @@ class SERController(dfx.AbstractStepSizeController):
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
         if dt0 is None:
-            raise ValueError("pseudo-transient continuation needs dt0, the first pseudo-time step")
-        return t0 + dt0, jnp.asarray(jnp.nan, ravel_pytree(y0)[0].dtype)  # ‖f(y0)‖: first step
+            raise ValueError("pseudo-transient continuation needs dt0, the first pseudo-time step "
+                             "(odeflow.solve computes one: odeflow.solvers.pseudo_time_step)")
+        dtype = ravel_pytree(y0)[0].dtype
+        accepted = jnp.asarray(jnp.nan if self.loss is None else self.loss(y0), dtype)
+        return t0 + dt0, (jnp.asarray(jnp.nan, dtype), accepted)  # ‖f(y0)‖ at the first step
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
         if not isinstance(y_error, StepReport) or y_error.extra is None:
@@ -148,13 +164,18 @@ class SERController(dfx.AbstractStepSizeController):
                 "(odeflow.solve does this)"
             )
         before, after = jax.lax.stop_gradient(y_error.extra)  # steps are not differentiated
-        initial = jnp.where(jnp.isnan(state), before, state).astype(state.dtype)
+        initial, accepted = state
+        initial = jnp.where(jnp.isnan(initial), before, initial).astype(initial.dtype)
         steady = after <= self.atol + self.rtol * initial
         ok = jnp.isfinite(after) & (after <= self.reject_growth * before)
+        if self.loss is not None:
+            candidate = jax.lax.stop_gradient(self.loss(y1_candidate)).astype(accepted.dtype)
+            ok = ok & (candidate <= accepted)
+            accepted = jnp.where(ok, candidate, accepted)
         ratio = before / jnp.where(after > 0, after, jnp.finfo(jnp.result_type(after)).tiny)
         factor = jnp.clip(ratio, self.min_growth, self.max_growth)
         dt = t1 - t0
         next_t0 = jnp.where(ok, t1, t0)
         next_dt = jnp.where(ok, dt * factor, 0.25 * dt)
         next_t1 = jnp.where(ok & steady, jnp.inf, next_t0 + next_dt)  # diffrax clips to t1
-        return ok, next_t0, next_t1, False, initial, dfx.RESULTS.successful
+        return ok, next_t0, next_t1, False, (initial, accepted), dfx.RESULTS.successful

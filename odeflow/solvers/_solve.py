@@ -15,6 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optimistix as optx
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, PyTree
 
 from .._cache import keyed
@@ -89,6 +90,30 @@ def initial_step(vector_field, t0, t1, y0, args, error_order, rtol, atol, norm=N
     h1 = jnp.where(largest <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
                    (0.01 / jnp.where(largest <= 1e-15, 1.0, largest)) ** (1.0 / error_order))
     return jax.lax.stop_gradient(direction * jnp.minimum(100 * h0, h1))
+
+
+def pseudo_time_step(vector_field, t0, t1, y0, args, linearize=None):
+    """First step of pseudo-transient continuation: 1/κ, with κ = |fᵀJf| / fᵀf the
+    curvature of the field f along itself at (t0, y0) (one evaluation and one
+    Jacobian-vector product, through `linearize` where given): the step at which
+    h J stops being small along the first step's direction, so the first step is
+    neither a negligible explicit Euler step nor a full Newton step. For a gradient
+    flow it is the inverse Rayleigh quotient of the Hessian (or Gauss-Newton matrix)
+    along the gradient. 1 where that curvature is zero or not finite. Signed like
+    `t1 - t0`."""
+    y_flat, unravel = ravel_pytree(y0)
+    flat = lambda tree: ravel_pytree(tree)[0]
+    if linearize is None:
+        f, jvp = jax.linearize(lambda y: flat(vector_field(t0, unravel(y), args)), y_flat)
+    else:
+        f_tree, jvp_tree = linearize(t0, y0, args)
+        f, jvp = flat(f_tree), lambda v: flat(jvp_tree(unravel(v)))
+    ff = f @ f
+    kappa = jnp.abs(f @ jvp(f)) / jnp.where(ff > 0, ff, 1.0)
+    ok = jnp.isfinite(kappa) & (kappa > 0)
+    step = jnp.where(ok, 1.0 / jnp.where(ok, kappa, 1.0), 1.0)
+    direction = jnp.sign(jnp.asarray(t1 - t0, y_flat.dtype))
+    return jax.lax.stop_gradient(direction * step)
 
 
 def _with_newton_tolerances(solver, rtol, atol, norm):
@@ -182,8 +207,9 @@ def solve(
     - `rtol`, `atol`: tolerances of the step-size controller (and of the Newton
       iterations of implicit solvers).
     - `dt0`: initial step, signed like `t1 - t0` (adaptive solvers; `None` selects
-      it, costing 2 evaluations) or the fixed step (solvers without an error
-      estimate, e.g. `"euler"`).
+      it, costing 2 evaluations; pseudo-transient continuation's from the curvature
+      along the field, `pseudo_time_step`, one evaluation and one Jacobian-vector
+      product) or the fixed step (solvers without an error estimate, e.g. `"euler"`).
     - `saveat`: a `diffrax.SaveAt`; default saves at `t1` only. `SaveAt(dense=True)`
       keeps the dense output (`Solution.evaluate`).
     - `max_steps`: cap on attempted steps.
@@ -224,7 +250,10 @@ def solve(
     if not isinstance(controller, dfx.AbstractAdaptiveStepSizeController):
         solver = _with_newton_tolerances(solver, rtol, atol, norm)
     computed = dt0 is None and not isinstance(controller, dfx.ConstantStepSize)
-    if computed:
+    if computed and counted and solver.pseudo_time:
+        dt0 = pseudo_time_step(vector_field, t0, t1, y0, args, linearize)
+        initial = Work.of(nfe=1, num_jvps=1)
+    elif computed:
         dt0 = initial_step(vector_field, t0, t1, y0, args, solver.error_order(None), rtol, atol, norm)
         initial = Work.of(nfe=2)
     first_step = None

@@ -7,6 +7,7 @@ import pytest
 import odeflow
 from odeflow.comparison import compare, markdown, method_names, summarize, write_report
 from odeflow.problems import get_task
+from processes import untimed_tuning
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,7 @@ def test_newton_type_methods_and_seed_by_seed_tuning():
     kwargs = dict(seeds=2, target=5e-2, max_steps=2000, repeats=1)
     batched = compare("xor", methods, vmap_seeds=True, **kwargs)
     looped = compare("xor", methods, vmap_seeds=False, **kwargs)
-    untimed = lambda tuning: {m: {k: v for k, v in t.items() if k != "wall_s"} for m, t in tuning.items()}
-    assert untimed(batched.tuning) == untimed(looped.tuning)
+    assert untimed_tuning(batched.tuning) == untimed_tuning(looped.tuning)
     assert looped.config["vmap_seeds"] is False
     for rec in looped.records:
         assert rec["reached"], rec

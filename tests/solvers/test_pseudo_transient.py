@@ -3,6 +3,7 @@ rule, and its identity with a Levenberg-Marquardt step."""
 
 import dataclasses
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,7 +55,8 @@ def _report(before, after):
 
 def test_ser_controller_rejects_growth_and_nonfinite():
     ctrl = SERController(rtol=1e-8, atol=1e-12, max_growth=10.0, min_growth=1.2, reject_growth=2.0)
-    initial = jnp.asarray(jnp.nan)  # the first step's residual becomes the reference
+    # the first step's residual becomes the reference; no loss is checked
+    initial = (jnp.asarray(jnp.nan), jnp.asarray(jnp.nan))
     adapt = lambda before, after: ctrl.adapt_step_size(0.0, 1.0, None, None, None,
                                                        _report(before, after), 1, initial)
     keep, t0, t1, *_ = adapt(1.0, 0.5)  # residual halved: step doubles
@@ -96,5 +98,37 @@ def test_ptc_trains_to_target():
                                 max_steps=2000)
     assert res.status_name == "target_reached"
     s = res.stats
-    assert int(s.nfe) == 2 * int(s.num_steps) + 2  # f0 and f(y1) per step, + dt0 selection
+    # f0 and f(y1) per step, + the first step's evaluation (and one product)
+    assert int(s.nfe) == 2 * int(s.num_steps) + 1
     assert int(s.num_linear_solves) == int(s.num_steps) and int(s.num_jacobians) == 0
+
+
+def test_first_pseudo_time_step_is_the_inverse_curvature_along_the_field():
+    mat = jnp.array([[-2.0, 1.0], [0.5, -30.0]])
+    vf = lambda t, y, a: mat @ y + jnp.array([1.0, 2.0])
+    y0 = jnp.array([0.3, -0.1])
+    f = vf(0.0, y0, None)
+    expected = float(f @ f / jnp.abs(f @ mat @ f))
+    assert float(odeflow.solvers.pseudo_time_step(vf, 0.0, 1e30, y0, None)) == pytest.approx(expected)
+    assert float(odeflow.solvers.pseudo_time_step(vf, 0.0, -1e30, y0, None)) == pytest.approx(-expected)
+    sol = odeflow.solve(vf, y0, t0=0.0, t1=1e30, solver="ptc-dense", max_steps=1, throw=False,
+                        saveat=diffrax.SaveAt(steps=True))
+    assert float(sol.ts[0]) == pytest.approx(expected)  # the first step ends at t0 + dt0
+    # at a steady state (f = 0) there is no curvature along f: a unit step
+    assert float(odeflow.solvers.pseudo_time_step(lambda t, y, a: 0 * y, 0.0, 1.0, y0, None)) == 1.0
+
+
+def test_descent_check_keeps_newton_steps_from_climbing():
+    """L = w²/(1 + w²) is concave beyond |w| = 1/√3, where a damped Newton step points
+    uphill, towards the stationary point at infinity (L = 1): without the check the
+    residual vanishes there and the run ends as steady; with it the climbing step is
+    rejected, the pseudo-time step shrinks and the run reaches the minimum."""
+    loss = lambda w: jnp.sum(w**2 / (1 + w**2))
+    run = lambda check: odeflow.gradient_flow(loss, jnp.array([2.0]), solver="ptc-dense",
+                                              target_loss=1e-6, descent_check=check, throw=False)
+    climbed, checked = run(False), run(True)
+    assert float(climbed.loss) > 0.99 and climbed.status_name == "horizon_reached"
+    assert checked.status_name == "target_reached" and int(checked.stats.num_rejected) >= 1
+    hist = np.asarray(checked.loss_history)
+    hist = hist[~np.isnan(hist)]
+    assert np.all(np.diff(hist) <= 0)  # accepted steps never climb
