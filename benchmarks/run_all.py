@@ -41,7 +41,8 @@ GROUPS = {
     "scaling": ["scaling/devices.py", "scaling/per_sample.py", "scaling/multiple_shooting.py"],
     "compile": ["compile/compile_times.py"],
     # gradient-flow training against scipy and optax (about an hour each)
-    "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "krylov_reuse.py", "jacobi_preconditioner.py"],
+    "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "untuned.py", "krylov_reuse.py",
+                      "jacobi_preconditioner.py"],
 }
 # scripts that take --out (the others write to benchmarks/results only)
 TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/", "scaling/", "compile/")
