@@ -25,7 +25,8 @@ number of seeds the lower of the two middle runs, so counts stay whole."""
 def summarize(result: CompareResult) -> list[dict]:
     """One row per method: seeds reaching the target and, over those seeds, the
     median, min and max of time and work; the tuning cost (`tuning_s`, the grid's wall
-    time, compile included; None untuned) and the median time to target with it."""
+    time, compile included; None where nothing was chosen: untuned, or a grid of one
+    value) and the median time to target with it."""
     rows = []
     tuned = result.config.get("tuning", "grid") == "grid"
     for method in result.config["methods"]:
@@ -33,8 +34,9 @@ def summarize(result: CompareResult) -> list[dict]:
         hit = [r for r in recs if r["reached"]]
         med = lambda key: float(np.median([r[key] for r in hit])) if hit else None
         count = lambda key: _lower_median([r.get(key, 0) for r in hit])
-        tuning_s = result.tuning.get(method, {}).get("wall_s") if tuned else None
-        with_tuning = None if tuning_s is None or not hit else tuning_s + med("time_s")
+        table = result.tuning.get(method, {})
+        tuning_s = table.get("wall_s") if tuned and len(table.get("grid", [])) > 1 else None
+        with_tuning = None if not hit else (tuning_s or 0.0) + med("time_s")
         rows.append({
             "method": method,
             "setting_name": result.tuning.get(method, {}).get("setting", _setting_name(method)),

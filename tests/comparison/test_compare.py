@@ -52,6 +52,7 @@ def test_tuning_cost_is_the_grids_wall_time(result):
         assert row["tuning_s"] == result.tuning[method]["wall_s"] > row["compile_s"] > 0
         assert row["time_with_tuning_s"] == pytest.approx(row["tuning_s"] + row["time_median_s"])
     assert rows["scipy-lsoda"]["tuning_s"] is None  # untuned by design
+    assert rows["scipy-lsoda"]["time_with_tuning_s"] == rows["scipy-lsoda"]["time_median_s"]
     assert "tuning s" in markdown(result)
 
 
