@@ -23,11 +23,9 @@ and compile times).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
 
 import jax
 
@@ -35,11 +33,10 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from _shared import write  # noqa: E402
+from _shared import settings, write  # noqa: E402
 from odeflow.comparison import compare, write_report  # noqa: E402
 from odeflow.problems import get_task  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 1e-4
 ALL = ["gd", "momentum", "adam", "lbfgs", "auto", "auto-flow", "ptc", "ptc-gn", "lm"]
 PROBLEMS = {  # name: (task, task options, methods, seeds, repeats)
@@ -117,24 +114,18 @@ def markdown(summaries: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run, tiny settings")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    problems = QUICK if args.quick else PROBLEMS
+    problems, out, quick = settings(__doc__, PROBLEMS, QUICK, argv)
     summaries = []
     for name, (task_name, options, methods, seeds, repeats) in problems.items():
         task = get_task(task_name, **options)
         result = compare(task, methods, seeds=seeds, target=TARGET, repeats=repeats, tuning="none",
                          max_steps=20_000, progress=lambda line: print(f"[{name}] {line}", flush=True))
         command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-        folder = out / ("untuned_quick" if args.quick else "untuned")
+        folder = out / ("untuned_quick" if quick else "untuned")
         paths = write_report(_named(result, name), folder, command=command)
         summaries.append(summarize(name, json.loads(paths["json"].read_text())))
     config = {"target": TARGET, "problems": {k: [v[0], v[1], v[2], v[3], v[4]] for k, v in problems.items()}}
-    write(out, "untuned", args.quick, config, summaries, markdown(summaries))
+    write(out, "untuned", quick, config, summaries, markdown(summaries))
     return 0
 
 
