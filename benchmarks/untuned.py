@@ -1,6 +1,7 @@
 """Every method at the defaults a user gets: `odeflow.gradient_flow(loss, params,
 target_loss=T)` against optax's optimizers as a new user writes them, on Owens &
-Filkin's problems and the digits MLPs, to full-batch loss 1e-4.
+Filkin's problems, the digits MLPs and an MNIST-1D MLP of 102,010 parameters, to
+full-batch loss 1e-4.
 
     python benchmarks/untuned.py            # the full run (about 20 minutes, 2 cores)
     python benchmarks/untuned.py --quick    # a smoke run, tiny settings
@@ -12,7 +13,8 @@ call's excess over the second, measured per method: the compile-time table).
 `auto` is `gradient_flow`'s default with a target; `auto-flow` the
 trajectory-following switcher it uses without one; `ptc`, `ptc-gn` and `lm`
 pseudo-transient continuation (Hessian and Gauss-Newton products) and
-Levenberg-Marquardt, each at its defaults; gd and momentum at 0.01 (optax.sgd
+Levenberg-Marquardt, `ptc-lbfgs` pseudo-transient continuation with L-BFGS
+curvature (what `auto` is above 100 parameters), each at its defaults; gd and momentum at 0.01 (optax.sgd
 has no default learning rate), Adam at 1e-3, L-BFGS as `optax.lbfgs()`.
 
 Writes benchmarks/results/untuned/<problem>.{json,md,png} (compare's report) and
@@ -38,7 +40,7 @@ from odeflow.comparison import compare, write_report  # noqa: E402
 from odeflow.problems import get_task  # noqa: E402
 
 TARGET = 1e-4
-ALL = ["gd", "momentum", "adam", "lbfgs", "auto", "auto-flow", "ptc", "ptc-gn", "lm"]
+ALL = ["gd", "momentum", "adam", "lbfgs", "auto", "auto-flow", "ptc", "ptc-gn", "ptc-lbfgs", "lm"]
 PROBLEMS = {  # name: (task, task options, methods, seeds, repeats)
     "xor": ("xor", {}, ALL, 8, 5),
     "encoder": ("encoder", {}, ALL, 8, 5),
@@ -46,9 +48,12 @@ PROBLEMS = {  # name: (task, task options, methods, seeds, repeats)
     "digits-2410": ("digits", {"hidden": 32}, ALL, 4, 5),
     # plain gradient descent at 0.01 and the flow to 1e-4 take minutes per run here
     "digits-24010": ("digits", {"hidden": 320}, ["adam", "lbfgs", "auto", "ptc-gn", "lm"], 3, 3),
+    # a gradient here costs tens of milliseconds: two seeds, one timed run, Adam capped
+    "mnist1d-102010": ("mnist1d", {"hidden": 2000}, ["adam", "lbfgs", "auto"], 2, 1),
 }
+MAX_STEPS = {"mnist1d-102010": 3000}  # else 20,000
 QUICK = {"xor": ("xor", {}, ["adam", "lbfgs", "auto", "lm"], 2, 1)}
-METHOD_COLUMNS = ["auto", "adam", "lbfgs", "lm", "ptc-gn", "auto-flow", "gd"]
+METHOD_COLUMNS = ["auto", "adam", "lbfgs", "ptc-lbfgs", "lm", "ptc-gn", "auto-flow", "gd"]
 
 
 def per_seed_ratio(records, slow: str, fast: str) -> list[float]:
@@ -119,12 +124,12 @@ def main(argv=None) -> int:
     for name, (task_name, options, methods, seeds, repeats) in problems.items():
         task = get_task(task_name, **options)
         result = compare(task, methods, seeds=seeds, target=TARGET, repeats=repeats, tuning="none",
-                         max_steps=20_000, progress=lambda line: print(f"[{name}] {line}", flush=True))
+                         max_steps=MAX_STEPS.get(name, 20_000), progress=lambda line: print(f"[{name}] {line}", flush=True))
         command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
         folder = out / ("untuned_quick" if quick else "untuned")
         paths = write_report(_named(result, name), folder, command=command)
         summaries.append(summarize(name, json.loads(paths["json"].read_text())))
-    config = {"target": TARGET, "problems": {k: [v[0], v[1], v[2], v[3], v[4]] for k, v in problems.items()}}
+    config = {"target": TARGET, "max_steps": MAX_STEPS, "problems": {k: [v[0], v[1], v[2], v[3], v[4]] for k, v in problems.items()}}
     write(out, "untuned", quick, config, summaries, markdown(summaries))
     return 0
 

@@ -106,6 +106,10 @@ _METHODS["ptc-gn"] = Method(
     "ptc-gn", "flow", "pseudo-transient continuation, CG on Gauss-Newton products", PTC_GRID,
     "dt0", solver="ptc", curvature="gauss-newton",
 )
+_METHODS["ptc-lbfgs"] = Method(
+    "ptc-lbfgs", "flow", "pseudo-transient continuation, L-BFGS curvature (one gradient per step)",
+    (None,), "–",
+)
 _METHODS["lm"] = Method(
     "lm", "lm", "Levenberg-Marquardt, CG on Gauss-Newton products", DAMPING_GRID, "damping"
 )

@@ -19,6 +19,7 @@ from ._protocol import StepReport as StepReport
 from ._protocol import Work as Work
 from ._pseudo_transient import PseudoTransient as PseudoTransient
 from ._pseudo_transient import SERController as SERController
+from ._quasi_newton import SecantPseudoTransient as SecantPseudoTransient
 from ._registry import get_solver as get_solver
 from ._registry import solver_names as solver_names
 from ._rosenbrock import ROS2 as ROS2

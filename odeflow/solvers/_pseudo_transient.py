@@ -23,12 +23,12 @@ Euler), so under an error-based controller such as `diffrax.PIDController` the s
 solver is a first-order linearly implicit integrator.
 """
 
-from __future__ import annotations
 
 from typing import Callable, ClassVar
 
 import diffrax as dfx
 import equinox as eqx
+from equinox import AbstractVar
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,11 +40,49 @@ from ._linearize import field, linearize, step_control
 from ._protocol import AbstractCountedSolver, Attempt, StepReport, Work
 
 
-def _rms(x):
+def rms(x):
     return jnp.sqrt(jnp.mean(x**2))
 
 
-class PseudoTransient(AbstractCountedSolver):
+class AbstractPseudoTransient(AbstractCountedSolver):
+    """What every pseudo-transient continuation shares: steps in pseudo-time toward
+    a steady state (first step from `pseudo_time_step`), `SERController` by
+    default, no trajectory for a backward solve to retrace."""
+
+    max_growth: AbstractVar[float]
+    min_growth: AbstractVar[float]
+    reject_growth: AbstractVar[float]
+
+    term_structure: ClassVar = dfx.AbstractTerm
+    interpolation_cls: ClassVar = PolynomialInterpolation
+
+    @property
+    def pseudo_time(self) -> bool:
+        return True
+
+    def order(self, terms):
+        return 1
+
+    def error_order(self, terms):
+        return 2
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+    def default_controller(self, rtol, atol, norm, save_ts=None) -> "SERController":
+        del norm, save_ts
+        return SERController(rtol, atol, self.max_growth, self.min_growth, self.reject_growth)
+
+    def adjoint_problem(self, adjoint):
+        if isinstance(adjoint, dfx.BacksolveAdjoint):
+            return ("pseudo-transient continuation follows no trajectory that a backward "
+                    "solve could retrace; differentiate through its steps "
+                    "(diffrax.RecursiveCheckpointAdjoint, gradient='checkpoint') or, at "
+                    "a steady state, with diffrax.ImplicitAdjoint()")
+        return None
+
+
+class PseudoTransient(AbstractPseudoTransient):
     """Pseudo-transient continuation. Its default step-size controller is
     `SERController` (the step grows as the residual falls; the solve steps to `t1`
     once the residual is below `atol + rtol * ‖f(y0)‖`): use it to reach an
@@ -67,37 +105,9 @@ class PseudoTransient(AbstractCountedSolver):
     reject_growth: float = 2.0
     report: bool = eqx.field(static=True, default=False)
 
-    term_structure: ClassVar = dfx.AbstractTerm
-    interpolation_cls: ClassVar = PolynomialInterpolation
-
-    @property
-    def pseudo_time(self) -> bool:
-        return True
-
-    def order(self, terms):
-        return 1
-
-    def error_order(self, terms):
-        return 2
-
     def init(self, terms, t0, t1, y0, args):
         flat = ravel_pytree(y0)[0]
         return self.linear_solver.carry_init(flat.size, flat.dtype)
-
-    def func(self, terms, t0, y0, args):
-        return terms.vf(t0, y0, args)
-
-    def default_controller(self, rtol, atol, norm, save_ts=None) -> "SERController":
-        del norm, save_ts
-        return SERController(rtol, atol, self.max_growth, self.min_growth, self.reject_growth)
-
-    def adjoint_problem(self, adjoint):
-        if isinstance(adjoint, dfx.BacksolveAdjoint):
-            return ("pseudo-transient continuation follows no trajectory that a backward "
-                    "solve could retrace; differentiate through its steps "
-                    "(diffrax.RecursiveCheckpointAdjoint, gradient='checkpoint') or, at "
-                    "a steady state, with diffrax.ImplicitAdjoint()")
-        return None
 
     def attempt(self, terms, t0, t1, y0, args, solver_state, made_jump):
         del made_jump
@@ -113,7 +123,7 @@ class PseudoTransient(AbstractCountedSolver):
         dense_info = dict(y0=y0, coeffs=coefficients(np.ones((1, 1)), [h * k], unravel))
         work = prepared.work + solve_work + Work.of(nfe=2)
         return Attempt(unravel(y1_flat), unravel(err), dense_info, carried,
-                       dfx.RESULTS.successful, work, extra=(_rms(f0), _rms(f1)))
+                       dfx.RESULTS.successful, work, extra=(rms(f0), rms(f1)))
 
 
 class SERController(dfx.AbstractStepSizeController):

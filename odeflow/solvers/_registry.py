@@ -15,6 +15,7 @@ from ._erk import ERK
 from ._linear import CG, GMRES, Dense
 from ._protocol import AbstractCountedSolver
 from ._pseudo_transient import PseudoTransient
+from ._quasi_newton import SecantPseudoTransient
 from ._rosenbrock import ROS2
 
 _NEWTON_KRYLOV = dict(rtol=1e-2, max_iters=30)  # a loose forcing term: Newton corrects it
@@ -68,6 +69,11 @@ _SOLVERS: dict[str, tuple[Callable[[], dfx.AbstractSolver], str]] = {
     "ptc-dense": (
         lambda: PseudoTransient(linear_solver=Dense()),
         "pseudo-transient continuation, dense AD Jacobian and LU",
+    ),
+    "ptc-lbfgs": (
+        SecantPseudoTransient,
+        "pseudo-transient continuation, L-BFGS curvature from field differences: "
+        "one evaluation per step, no Jacobian products (gradient flows)",
     ),
 }
 

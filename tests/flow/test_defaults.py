@@ -8,7 +8,13 @@ import pytest
 
 import odeflow
 from odeflow.flow import CompositeLoss
-from odeflow.flow._flow import UNBOUNDED, default_flow_solver, default_minimum_solver
+from odeflow.flow._flow import (
+    EXACT_CURVATURE_LIMIT,
+    UNBOUNDED,
+    default_flow_solver,
+    default_minimum_solver,
+)
+from odeflow.solvers import PseudoTransient, SecantPseudoTransient
 
 X = jax.random.normal(jax.random.key(0), (40, 3))
 Y = jnp.tanh(X @ jnp.array([1.0, -2.0, 0.5]))[:, None]
@@ -28,13 +34,32 @@ def test_with_a_target_it_heads_for_the_minimum():
     assert res.status_name == "target_reached"
     # pseudo-transient continuation with its steady-state tolerance √ε and no horizon
     tol = float(np.sqrt(np.finfo(np.float64).eps))
-    _same(res, odeflow.gradient_flow(plain, P0, solver=default_minimum_solver(), target_loss=1e-3,
+    assert isinstance(default_minimum_solver(16), PseudoTransient)  # 16 parameters: exact curvature
+    _same(res, odeflow.gradient_flow(plain, P0, solver=default_minimum_solver(16), target_loss=1e-3,
                                      rtol=tol, atol=tol, t1=UNBOUNDED, curvature="hessian"))
     assert int(res.stats.num_linear_solves) == int(res.stats.num_steps)  # one solve per step
     # fewer steps than following the flow to the same target
     flow = odeflow.gradient_flow(plain, P0, solver="auto-flow", target_loss=1e-3)
     assert flow.status_name == "target_reached"
     assert int(res.stats.num_steps) < int(flow.stats.num_steps)
+
+
+def test_above_the_size_limit_the_curvature_comes_from_gradients():
+    """Above `EXACT_CURVATURE_LIMIT` parameters the default is limited-memory secant
+    pseudo-transient continuation: one gradient per step, no curvature products but
+    the first step's, and fewer steps than following the flow."""
+    wide = {"w": 0.5 * jax.random.normal(jax.random.key(2), (3, 40)),
+            "v": 0.2 * jax.random.normal(jax.random.key(3), (40, 1))}
+    assert 3 * 40 + 40 > EXACT_CURVATURE_LIMIT
+    res = odeflow.gradient_flow(plain, wide, target_loss=1e-3)
+    assert res.status_name == "target_reached"
+    tol = float(np.sqrt(np.finfo(np.float64).eps))
+    _same(res, odeflow.gradient_flow(plain, wide, solver=SecantPseudoTransient(), target_loss=1e-3,
+                                     rtol=tol, atol=tol, t1=UNBOUNDED))
+    assert isinstance(default_minimum_solver(160), SecantPseudoTransient)
+    assert int(res.stats.num_jvps) == 1 and int(res.stats.nfe) <= int(res.stats.num_steps) + 3
+    flow = odeflow.gradient_flow(plain, wide, solver="auto-flow", target_loss=1e-3)
+    assert int(res.stats.nfe) < int(flow.stats.nfe)
 
 
 def test_without_a_target_or_with_trajectory_options_it_follows_the_flow():

@@ -18,7 +18,8 @@ Y0 = np.array([1.0, 0.5])
 ORDERS = {"euler": 1, "rk4": 4, "heun": 2, "midpoint": 2, "bosh3": 3, "tsit5": 5, "dopri5": 5,
           "dopri8": 8, "implicit-euler": 1, "kvaerno3": 3, "kvaerno5": 5, "ros2": 2, "ros2-cg": 2,
           "ros2-gmres": 2, "implicit-euler-gmres": 1, "kvaerno3-gmres": 3, "kvaerno3-cg": 3,
-          "kvaerno5-gmres": 5, "ptc": 1, "ptc-dense": 1, "ptc-gmres": 1, "auto": 5}
+          "kvaerno5-gmres": 5, "ptc": 1, "ptc-dense": 1, "ptc-gmres": 1, "ptc-lbfgs": 1,
+          "auto": 5}
 
 
 def test_every_registered_solver_has_an_order_test():

@@ -34,7 +34,7 @@ def loss_flow(t, y, p):
 
 
 FIXED = {"euler": 1e-2, "rk4": 5e-2}
-STEADY = {"ptc", "ptc-gmres", "ptc-dense"}
+STEADY = {"ptc", "ptc-gmres", "ptc-dense", "ptc-lbfgs"}
 SYMMETRIC = {"kvaerno3-cg", "ros2-cg"} | STEADY  # CG needs a symmetric Jacobian
 LOW_ORDER = {"heun", "midpoint", "implicit-euler", "implicit-euler-gmres", "ros2", "ros2-gmres",
              "ros2-cg"}

@@ -29,7 +29,8 @@ STIFF = {
 # state (tested against it, tests/solvers/test_pseudo_transient.py); the CG variants
 # need a symmetric Jacobian (gradient flows); Euler/RK4 are fixed-step. Explicit
 # adaptive methods are checked on the non-stiff problem below.
-NOT_STIFF_INTEGRATORS = {"ptc", "ptc-gmres", "ptc-dense", "ros2-cg", "kvaerno3-cg", "euler", "rk4"}
+NOT_STIFF_INTEGRATORS = {"ptc", "ptc-gmres", "ptc-dense", "ptc-lbfgs", "ros2-cg", "kvaerno3-cg", "euler",
+                         "rk4"}
 EXPLICIT = ["heun", "midpoint", "bosh3", "tsit5", "dopri5", "dopri8"]
 
 
