@@ -29,13 +29,79 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float, Int
 
 from .._checks import check_positive_int
 from ._interpolation import coefficients
 from ._linearize import field, step_control
 from ._protocol import Attempt, Work
 from ._pseudo_transient import AbstractPseudoTransient, rms
-from ._secant import SecantMemory
+
+
+class CurvaturePairs(eqx.Module):
+    """The last `m` pairs (s, y ≈ A s) of a symmetric matrix A in a ring buffer (of
+    the `count` pairs stored, the k-th, from 0, sits in row `k % m`) with their Gram
+    matrices `ss[i, j] = s_i·s_j`, `sy[i, j] = s_i·y_j`, `yy[i, j] = y_i·y_j`, updated
+    one row and column per new pair: a pair costs O(m n), not O(m² n)."""
+
+    s: Float[Array, "m n"]
+    y: Float[Array, "m n"]
+    ss: Float[Array, "m m"]
+    sy: Float[Array, "m m"]
+    yy: Float[Array, "m m"]
+    count: Int[Array, ""]
+
+    @classmethod
+    def empty(cls, size: int, n: int, dtype) -> "CurvaturePairs":
+        vectors, gram = jnp.zeros((size, n), dtype), jnp.zeros((size, size), dtype)
+        return cls(vectors, vectors, gram, gram, gram, jnp.zeros((), jnp.int32))
+
+    def remember(self, s, y, keep=True) -> "CurvaturePairs":
+        """The pairs with `(s, y)` added, if `keep`."""
+        row = self.count % self.s.shape[0]
+        new_s, new_y = self.s.at[row].set(s), self.y.at[row].set(y)
+        s_s, y_y = new_s @ s, new_y @ y
+        s_y, y_s = new_s @ y, new_y @ s  # [i] = s_i·y_new, y_i·s_new
+        ss = self.ss.at[row, :].set(s_s).at[:, row].set(s_s)
+        yy = self.yy.at[row, :].set(y_y).at[:, row].set(y_y)
+        sy = self.sy.at[row, :].set(y_s).at[:, row].set(s_y)
+        new = CurvaturePairs(new_s, new_y, ss, sy, yy, self.count + 1)
+        return jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, self)
+
+    def damped_inverse(self, damping):
+        """`v -> (B + damping I)⁻¹ v` with B the limited-memory BFGS approximation
+        of A from the stored pairs, in the compact form B = σI - Wᵀ M⁻¹ W of Byrd,
+        Nocedal & Schnabel (Math. Prog. 63, 1994), σ = yᵀy / sᵀy of the newest pair.
+        The damped inverse follows by the Sherman-Morrison-Woodbury formula: per
+        application two products with the stored m x n blocks each way and one
+        2m x 2m solve. B is positive definite when every stored pair has sᵀy > 0
+        (store only those); with no pair stored, B = 0 and the inverse is
+        v / damping."""
+        m = self.s.shape[0]
+        order = (self.count + jnp.arange(m)) % m  # rows oldest first
+        written = jnp.arange(m) >= m - jnp.minimum(self.count, m)
+        chronological = lambda g: jnp.where(written[:, None] & written[None, :], g[order][:, order], 0.0)
+        ss, sy, yy = chronological(self.ss), chronological(self.sy), chronological(self.yy)
+        d = jnp.diagonal(sy)
+        any_pair = self.count > 0
+        sigma = jnp.where(any_pair, yy[-1, -1] / jnp.where(any_pair, d[-1], 1.0), 0.0)
+        lower = jnp.tril(sy, -1)
+        unused = jnp.diag((~written).astype(ss.dtype))
+        middle = jnp.block([[sigma * ss + unused, lower],
+                            [lower.T, -jnp.diag(jnp.where(written, d, 1.0))]])
+        # W = [σS; Y] (chronological rows), W Wᵀ from the Gram matrices
+        wwt = jnp.block([[sigma**2 * ss, sigma * sy], [sigma * sy.T, yy]])
+        c = sigma + damping
+        lu = jax.scipy.linalg.lu_factor(middle - wwt / c)
+        mask = written.astype(ss.dtype)
+
+        def apply(v):
+            wv = jnp.concatenate([sigma * (self.s @ v)[order], (self.y @ v)[order]]) * jnp.tile(mask, 2)
+            x = jax.scipy.linalg.lu_solve(lu, wv) * jnp.tile(mask, 2)
+            ring = lambda part: jnp.zeros_like(part).at[order].set(part)
+            return v / c + (sigma * (ring(x[:m]) @ self.s) + ring(x[m:]) @ self.y) / c**2
+
+        return apply
 
 
 class SecantPseudoTransient(AbstractPseudoTransient):
@@ -79,7 +145,7 @@ class SecantPseudoTransient(AbstractPseudoTransient):
     def init(self, terms, t0, t1, y0, args):
         flat = ravel_pytree(y0)[0]
         # the pairs, the field at the start of the next step, whether it is unknown
-        return SecantMemory.empty(self.memory, flat.size, flat.dtype), jnp.zeros_like(flat), jnp.array(True)
+        return CurvaturePairs.empty(self.memory, flat.size, flat.dtype), jnp.zeros_like(flat), jnp.array(True)
 
     def attempt(self, terms, t0, t1, y0, args, solver_state, made_jump):
         del made_jump
@@ -97,7 +163,7 @@ class SecantPseudoTransient(AbstractPseudoTransient):
         f1 = f(t1, y1_flat)
         difference = sign * (f0 - f1)  # ≈ B δ
         curved = delta @ difference > jnp.finfo(dtype).eps * (difference @ difference)
-        memory = memory.remember(delta, difference, 1.0, curved & jnp.all(jnp.isfinite(f1)))
+        memory = memory.remember(delta, difference, curved & jnp.all(jnp.isfinite(f1)))
         err = 0.5 * h * (f1 - f0)
         dense_info = dict(y0=y0, coeffs=coefficients(np.ones((1, 1)), [delta], unravel))
         work = Work.of(nfe=1 + fresh.astype(jnp.int32), num_linear_solves=1)

@@ -78,31 +78,3 @@ class SecantMemory(eqx.Module):
             return gamma * v + s.T @ p1 - gamma * (y.T @ r_inv_a)
 
         return apply
-
-    def damped_inverse(self, damping):
-        """`v -> (B + damping I)⁻¹ v` with B the limited-memory BFGS approximation
-        of a symmetric matrix A from the stored pairs read as `(s, y ≈ A s)` (shifts
-        ignored), in the compact form B = σI - Wᵀ M⁻¹ W of Byrd, Nocedal & Schnabel
-        (Math. Prog. 63, 1994), σ = yᵀy / sᵀy of the newest pair. The damped inverse
-        follows by the Sherman-Morrison-Woodbury formula: two products with the
-        stored 2m x n block and one 2m x 2m solve per application. B is positive
-        definite when every stored pair has sᵀy > 0 (store only those); with no pair
-        stored, B = 0 and the inverse is v / damping."""
-        m = self.s.shape[0]
-        order = (self.count + jnp.arange(m)) % m  # oldest first
-        s, y = self.s[order], self.y[order]
-        written = jnp.arange(m) >= m - jnp.minimum(self.count, m)
-        s = jnp.where(written[:, None], s, 0.0)
-        y = jnp.where(written[:, None], y, 0.0)
-        sy = s @ y.T  # [i, j] = s_i . y_j
-        d = jnp.diagonal(sy)
-        any_pair = self.count > 0
-        sigma = jnp.where(any_pair, (y[-1] @ y[-1]) / jnp.where(any_pair, d[-1], 1.0), 0.0)
-        lower = jnp.tril(sy, -1)
-        unused = jnp.diag((~written).astype(s.dtype))
-        middle = jnp.block([[sigma * (s @ s.T) + unused, lower],
-                            [lower.T, -jnp.diag(jnp.where(written, d, 1.0))]])
-        w = jnp.concatenate([sigma * s, y])  # (2m, n)
-        c = sigma + damping
-        lu = jax.scipy.linalg.lu_factor(middle - (w @ w.T) / c)
-        return lambda v: v / c + w.T @ jax.scipy.linalg.lu_solve(lu, w @ v) / c**2

@@ -11,7 +11,7 @@ import pytest
 
 import odeflow
 from odeflow.solvers import SecantPseudoTransient
-from odeflow.solvers._secant import SecantMemory
+from odeflow.solvers._quasi_newton import CurvaturePairs
 
 
 def _spd(n, low, high, seed=0):
@@ -39,9 +39,13 @@ def test_damped_inverse_is_that_of_textbook_bfgs(stored):
     a = _spd(n, 0.1, 100.0)
     rng = np.random.default_rng(1)
     pairs = [(s, a @ s) for s in rng.normal(size=(stored, n))]
-    mem = SecantMemory.empty(memory, n, jnp.float64)
+    mem = CurvaturePairs.empty(memory, n, jnp.float64)
     for s, y in pairs:
-        mem = mem.remember(jnp.asarray(s), jnp.asarray(y), 1.0)
+        mem = mem.remember(jnp.asarray(s), jnp.asarray(y))
+    # the Gram matrices kept up to date row by row equal those of the stored pairs
+    np.testing.assert_allclose(mem.sy, mem.s @ mem.y.T, rtol=1e-12)
+    np.testing.assert_allclose(mem.ss, mem.s @ mem.s.T, rtol=1e-12)
+    np.testing.assert_allclose(mem.yy, mem.y @ mem.y.T, rtol=1e-12)
     b = _bfgs(pairs[-memory:])
     v = rng.normal(size=n)
     for damping in (1e-6, 0.3, 10.0, 1e6):
@@ -52,7 +56,9 @@ def test_damped_inverse_is_that_of_textbook_bfgs(stored):
 
 def test_empty_memory_is_an_explicit_euler_step():
     v = jnp.array([1.0, -2.0, 3.0])
-    np.testing.assert_allclose(SecantMemory.empty(4, 3, jnp.float64).damped_inverse(0.5)(v), v / 0.5)
+    np.testing.assert_allclose(CurvaturePairs.empty(4, 3, jnp.float64).damped_inverse(0.5)(v), v / 0.5)
+    kept = CurvaturePairs.empty(4, 3, jnp.float64).remember(v, v, keep=False)
+    assert int(kept.count) == 0 and not jnp.any(kept.s)
 
 
 class _Wrap:
