@@ -42,7 +42,7 @@ GROUPS = {
     "compile": ["compile/compile_times.py"],
     # gradient-flow training against scipy and optax (about an hour each)
     "gradient_flow": ["gradient_flow_compare.py", "stiff_scaling.py", "untuned.py", "krylov_reuse.py",
-                      "jacobi_preconditioner.py"],
+                      "jacobi_preconditioner.py", "minibatch.py"],
 }
 # scripts that take --out (the others write to benchmarks/results only)
 TAKES_OUT = ("reproductions/", "peers/", "sensitivity/", "work_precision/", "scaling/", "compile/")

@@ -5,6 +5,7 @@ full-batch loss 1e-4.
 
     python benchmarks/untuned.py            # the full run (about 20 minutes, 2 cores)
     python benchmarks/untuned.py --quick    # a smoke run, tiny settings
+    python benchmarks/untuned.py --report-only   # the summary again from the last run's files
 
 Every problem is one `odeflow.compare(..., tuning="none")` run: the same initial
 parameters per seed for all methods, no grid, each (method, seed) timed with
@@ -73,6 +74,10 @@ def summarize(name: str, data: dict) -> dict:
                     for m, r in rows.items()},
         "auto_over_lbfgs": per_seed_ratio(data["records"], "auto", "lbfgs"),
         "auto_over_adam": per_seed_ratio(data["records"], "auto", "adam"),
+        "final_loss_by_seed": {m: [r["loss"] for r in sorted(data["records"], key=lambda r: r["seed"])
+                                   if r["method"] == m] for m in rows},
+        "reached_by_seed": {m: [r["reached"] for r in sorted(data["records"], key=lambda r: r["seed"])
+                                if r["method"] == m] for m in rows},
     }
 
 
@@ -118,8 +123,42 @@ def markdown(summaries: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seeds_markdown(summaries: list[dict]) -> str:
+    """Where each run ends, per problem, method and seed."""
+    lines = ["Where each run ends: the final loss per seed (bold: target reached; a loss far "
+             "above the target is a plateau or a local minimum the run settled on, or the step "
+             "cap).", ""]
+    for s in summaries:
+        seeds = s["seeds"]
+        lines += [f"{s['problem']}:", "", "| method | " + " | ".join(f"seed {i}" for i in range(seeds)) + " |",
+                  "|---|" + "---|" * seeds]
+        for m in METHOD_COLUMNS:
+            if m not in s["final_loss_by_seed"]:
+                continue
+            cells = [f"**{loss:.2g}**" if hit else f"{loss:.2g}"
+                     for loss, hit in zip(s["final_loss_by_seed"][m], s["reached_by_seed"][m])]
+            lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    report_only = "--report-only" in argv
+    if report_only:
+        argv.remove("--report-only")
     problems, out, quick = settings(__doc__, PROBLEMS, QUICK, argv)
+    if report_only:  # the summary again from the per-problem results of the last run
+        folder = out / ("untuned_quick" if quick else "untuned")
+        previous = json.loads((out / ("untuned_quick.json" if quick else "untuned.json")).read_text())
+        summaries = [summarize(name, json.loads((folder / f"{name}.json").read_text())) for name in problems]
+        write(out, "untuned", quick, previous["config"], summaries, markdown(summaries))
+        (out / ("untuned_seeds_quick.md" if quick else "untuned_seeds.md")).write_text(seeds_markdown(summaries))
+        path = out / ("untuned_quick.json" if quick else "untuned.json")
+        payload = json.loads(path.read_text())  # the run's own command and date, not this one's
+        payload.update(command=previous["command"], date=previous["date"])
+        path.write_text(json.dumps(payload, indent=1))
+        return 0
     summaries = []
     for name, (task_name, options, methods, seeds, repeats) in problems.items():
         task = get_task(task_name, **options)
@@ -131,6 +170,7 @@ def main(argv=None) -> int:
         summaries.append(summarize(name, json.loads(paths["json"].read_text())))
     config = {"target": TARGET, "max_steps": MAX_STEPS, "problems": {k: [v[0], v[1], v[2], v[3], v[4]] for k, v in problems.items()}}
     write(out, "untuned", quick, config, summaries, markdown(summaries))
+    (out / ("untuned_seeds_quick.md" if quick else "untuned_seeds.md")).write_text(seeds_markdown(summaries))
     return 0
 
 

@@ -20,6 +20,7 @@ from processes import simulated_devices
     ("scaling/per_sample.py", "per_sample", False),
     ("scaling/multiple_shooting.py", "multiple_shooting", False),
     ("untuned.py", "untuned", False),
+    ("minibatch.py", "minibatch", True),
 ])
 def test_benchmark_runs(script, name, plot, tmp_path):
     # the script starts processes with several simulated devices (its own counts, the
