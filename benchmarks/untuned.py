@@ -3,7 +3,7 @@ target_loss=T)` against optax's optimizers as a new user writes them, on Owens &
 Filkin's problems, the digits MLPs and an MNIST-1D MLP of 102,010 parameters, to
 full-batch loss 1e-4.
 
-    python benchmarks/untuned.py            # the full run (about 20 minutes, 2 cores)
+    python benchmarks/untuned.py            # the full run (about 25 minutes, 2 cores)
     python benchmarks/untuned.py --quick    # a smoke run, tiny settings
     python benchmarks/untuned.py --report-only   # the summary again from the last run's files
 
@@ -15,13 +15,15 @@ call's excess over the second, measured per method: the compile-time table).
 trajectory-following switcher it uses without one; `ptc`, `ptc-gn` and `lm`
 pseudo-transient continuation (Hessian and Gauss-Newton products) and
 Levenberg-Marquardt, `ptc-lbfgs` pseudo-transient continuation with L-BFGS
-curvature (what `auto` is above 100 parameters), each at its defaults; gd and momentum at 0.01 (optax.sgd
-has no default learning rate), Adam at 1e-3, L-BFGS as `optax.lbfgs()`.
+curvature (what `auto` is above 100 parameters), each at its defaults; gd and
+momentum at 0.01 (optax.sgd has no default learning rate), Adam at 1e-3, L-BFGS as
+`optax.lbfgs()`.
 
-Writes benchmarks/results/untuned/<problem>.{json,md,png} (compare's report) and
+Writes benchmarks/results/untuned/<problem>.{json,md,png} (compare's report),
 benchmarks/results/untuned.{json,md} (the summary: seeds reached and median time
 per method and problem, time of the default over L-BFGS's and Adam's per seed,
-and compile times).
+and compile times) and benchmarks/results/untuned_seeds.md (the final loss of
+every run).
 """
 
 from __future__ import annotations

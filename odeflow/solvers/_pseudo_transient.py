@@ -23,7 +23,6 @@ Euler), so under an error-based controller such as `diffrax.PIDController` the s
 solver is a first-order linearly implicit integrator.
 """
 
-
 from typing import Callable, ClassVar
 
 import diffrax as dfx
