@@ -135,7 +135,7 @@ class SecantPseudoTransient(AbstractPseudoTransient):
 
     memory: int = eqx.field(static=True, default=20)
     max_growth: float = 10.0
-    min_growth: float = 0.5
+    min_growth: float = 1.0
     reject_growth: float = 10.0
     report: bool = eqx.field(static=True, default=False)
 
