@@ -13,10 +13,10 @@ pairs (steps and gradient differences), and the step
 
 is a damped quasi-Newton step: gradient descent with rate h while h is small, the
 L-BFGS step -B⁻¹∇L as h grows. The damping 1/h takes the place of L-BFGS's line
-search, and `SERController` sets it: h follows the ratio of successive gradient
-norms, a step that raises the loss (under `gradient_flow`) or the residual tenfold
-is rejected and h quartered. The field at the end of an accepted step is the next
-step's (first same as last).
+search, and `SERController` sets it: h grows by the ratio of successive gradient
+norms (never shrinking on an accepted step), a step that raises the loss (under
+`gradient_flow`) or the residual tenfold is rejected and h quartered. The field
+at the end of an accepted step is the next step's (first same as last).
 """
 
 from __future__ import annotations
@@ -120,13 +120,15 @@ class SecantPseudoTransient(AbstractPseudoTransient):
       first step is an explicit Euler step.
     - `max_growth`, `min_growth`, `reject_growth`: the settings of its default
       controller (see `SERController`). The defaults differ from `PseudoTransient`'s:
-      the pseudo-time step follows the residual ratio both ways (it shrinks, to half
-      at most, when the gradient grows) and only a tenfold growth of the residual
-      rejects a step. Quasi-Newton steps often raise the gradient norm while they
-      lower the loss; rejecting those (`reject_growth=2`, `min_growth=1.2`, as for
-      `PseudoTransient`) keeps the steps short and close to the flow: 34 to 150
-      steps to loss 1e-4 on the 2,410-parameter digits MLP against 42 to 62 with
-      the defaults, about as reliable on the small sigmoid problems.
+      an accepted step never shrinks h (`min_growth=1`), and only a tenfold growth
+      of the residual rejects a step. Quasi-Newton steps often raise the gradient
+      norm while they lower the loss; rejecting those (`reject_growth=2`,
+      `min_growth=1.2`, as for `PseudoTransient`) keeps the steps short and close
+      to the flow: 34 to 150 steps to loss 1e-4 on the 2,410-parameter digits MLP
+      against 34 to 44 with the defaults (L-BFGS: 33 to 37), and more of the small
+      sigmoid problems' seeds reached (4-bit parity: 7 of 8 against 3 of 8 within
+      3,000 steps). Letting accepted steps shrink h by the residual ratio
+      (`min_growth=0.5`) sits between the two (42 to 62 steps, 6 of 8).
     - `report`: set by `odeflow.solve`.
 
     Work per step: one field evaluation (two on the first step) and one linear
