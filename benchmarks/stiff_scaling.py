@@ -1,12 +1,14 @@
 """Stiff gradient-flow training beyond toy sizes: matrix-free implicit,
 Rosenbrock-W, pseudo-transient and Levenberg-Marquardt methods against tuned Adam
-and L-BFGS, on MLPs for scikit-learn's digits with 2,410 and 24,010 parameters, to
-full-batch losses 1e-2, 1e-4 and 1e-6.
+and L-BFGS, on MLPs for scikit-learn's digits with 2,410 and 24,010 parameters (and
+the secant method against L-BFGS on an MNIST-1D MLP with 102,010), to full-batch
+losses 1e-2, 1e-4 and 1e-6.
 
-    python benchmarks/stiff_scaling.py            # the full run (about an hour, 2 cores)
+    python benchmarks/stiff_scaling.py            # the full run (over an hour, 2 cores)
     python benchmarks/stiff_scaling.py --quick    # a smoke run, tiny settings
     python benchmarks/stiff_scaling.py --report-only   # summary from the per-run JSON
     python benchmarks/stiff_scaling.py --extra    # only the extra runs (below), then report
+    python benchmarks/stiff_scaling.py --secant   # only the secant runs (below), then report
 
 Every (problem, target) is one `odeflow.compare` run: the same initial parameters
 per seed for all methods, each method tuned on those seeds over its grid (most seeds
@@ -22,6 +24,14 @@ plain-scipy approach (LSODA and VODE-BDF with a finite-difference
 Jacobian, untuned, at rtol 1e-6 / atol 1e-8, capped at 30 s per seed; a cap reached
 is reported as not reaching the target). They are written to
 <problem>/<target>/extra/ and merged into the summary.
+
+Secant runs put the secant pseudo-transient method (`ptc-lbfgs`, the default of
+`gradient_flow` with a target above 100 parameters) beside L-BFGS, both at their
+defaults (neither has a grid, so tuned and untuned are the same) and both allowed
+20,000 steps of one gradient each, on the two digits MLPs and an MNIST-1D MLP
+40-2000-10 (102,010 parameters; full batch of 4,000 examples). They are written to
+<problem>/<target>/secant/ and merged likewise (marked ‡: speed-ups against the
+secant run's own L-BFGS; on MNIST-1D they are the only run).
 Writes benchmarks/results/stiff_scaling/<problem>/<target>/ (compare's JSON,
 Markdown and PNG per run) and benchmarks/results/stiff_scaling.{json,md,png}.
 """
@@ -60,6 +70,12 @@ QUICK = {"digits-2410": (32, ["adam", "auto", "ros2-gn", "ptc-gn", "lm"],
 BASELINE = "adam"
 EXTRA = {"digits-2410": (32, ["adam", "gd", "momentum"], {"adam": (0.03, 0.1, 0.3)}, 4, 3)}
 EXTRA_SCIPY, SCIPY_CAP = ["scipy-lsoda", "scipy-vode-bdf"], 30.0
+SECANT_METHODS = ["lbfgs", "ptc-lbfgs"]
+SECANT = {  # name: (task, task options, seeds, repeats)
+    "digits-2410": ("digits", {"hidden": 32}, 4, 3),
+    "digits-24010": ("digits", {"hidden": 320}, 3, 3),
+    "mnist1d-102010": ("mnist1d", {"hidden": 2000}, 2, 1),
+}
 
 
 def run(problems, targets, out: Path, max_steps: int, max_solver_steps: int) -> None:
@@ -88,24 +104,46 @@ def run_extra(problems, targets, out: Path, max_steps: int) -> None:
                          command=_command())
 
 
+def run_secant(problems, targets, out: Path, max_steps: int) -> None:
+    for problem, (name, options, seeds, repeats) in problems.items():
+        task = get_task(name, **options)
+        for target in targets:
+            print(f"== secant: {problem} ({task.num_params} parameters), target {target:g}",
+                  flush=True)
+            result = compare(task, SECANT_METHODS, seeds=seeds, target=target,
+                             max_steps=max_steps, max_solver_steps=max_steps, repeats=repeats,
+                             progress=lambda line: print("  " + line, flush=True))
+            write_report(result, out / "stiff_scaling" / problem / f"{target:.0e}" / "secant",
+                         command=_command())
+
+
 def saved_summaries(out: Path, problems) -> list[dict]:
     """Summaries rebuilt from the per-run JSON that `compare` wrote, with the methods
-    of an extra run (its rows' speed-ups against the extra run's own Adam) added."""
+    of an extra or secant run (their rows' speed-ups against that run's own Adam and
+    L-BFGS) added; a target with only a secant run is summarised from it."""
     summaries = []
     for problem in problems:
-        for path in sorted((out / "stiff_scaling" / problem).glob("*/*.json"),
-                           key=lambda p: -float(p.parent.name)):
-            run = json.loads(path.read_text())
+        folders = sorted((out / "stiff_scaling" / problem).glob("*/"),
+                         key=lambda p: -float(p.name))
+        for folder in folders:
+            main = sorted(folder.glob("*.json")) or sorted((folder / "secant").glob("*.json"))
+            if not main:
+                continue
+            run = json.loads(main[0].read_text())
             c = run["config"]
             summary = summarize(problem, c["num_params"], c["target"], run["records"],
                                 run["tuning"])
-            extra_path = path.parent / "extra" / path.name
-            if extra_path.exists():
-                extra = json.loads(extra_path.read_text())
+            if main[0].parent.name == "secant":
+                summary["methods"] = [r | {"secant_run": True} for r in summary["methods"]]
+            for kind in ("extra", "secant"):
+                path = folder / kind / main[0].name
+                if path.parent == main[0].parent or not path.exists():
+                    continue
+                added = json.loads(path.read_text())
                 known = {r["method"] for r in summary["methods"]}
-                rows = summarize(problem, c["num_params"], c["target"], extra["records"],
-                                 extra["tuning"])["methods"]
-                summary["methods"] += [r | {"extra_run": True} for r in rows
+                rows = summarize(problem, c["num_params"], c["target"], added["records"],
+                                 added["tuning"])["methods"]
+                summary["methods"] += [r | {f"{kind}_run": True} for r in rows
                                        if r["method"] not in known]
             summaries.append(summary)
     return summaries
@@ -144,16 +182,21 @@ def _fmt_speedup(values):
     return f"{np.median(values):.2g} [{min(values):.2g}, {max(values):.2g}]"
 
 
+def _mark(row) -> str:
+    return " †" if row.get("extra_run") else " ‡" if row.get("secant_run") else ""
+
+
 def markdown(summaries) -> str:
     machine = machine_info()
     lines = [
-        "Stiff gradient-flow training on scikit-learn digits (float64, full batch, "
+        "Stiff gradient-flow training of MLPs on scikit-learn digits and MNIST-1D (float64, full batch, "
         f"{machine['cpu']}, {machine['cores']} cores). Time to the target loss, median "
         "over the seeds that reached it; speed-up = time(tuned Adam) / time(method) per "
         "seed, median [min, max] (likewise vs L-BFGS); presentations = gradient "
         "evaluations; HVPs = Hessian- or Gauss-Newton-vector products. † an extra run "
         "(gd, momentum, scipy) with speed-ups against its own tuned Adam; scipy is "
-        "untuned and capped at 30 s per seed.", "",
+        "untuned and capped at 30 s per seed. ‡ a secant run: `ptc-lbfgs` beside L-BFGS "
+        "(both untuned, 20,000 steps each), speed-ups against its own L-BFGS.", "",
     ]
     for s in summaries:
         lines += [f"**{s['problem']}** ({s['num_params']:,} parameters), target {s['target']:g}",
@@ -163,7 +206,7 @@ def markdown(summaries) -> str:
             num = lambda v, f: "–" if v is None else format(v, f)
             setting = "–" if row["setting"] is None else f"{row['setting']:g}"
             lines.append(
-                f"| {row['method']}{' †' if row.get('extra_run') else ''} | {setting} | {row['reached']}/{row['seeds']} | "
+                f"| {row['method']}{_mark(row)} | {setting} | {row['reached']}/{row['seeds']} | "
                 f"{num(row['time_s'], '.3g')} | {_fmt_speedup(row['speedup_vs_adam'])} | "
                 f"{_fmt_speedup(row.get('speedup_vs_lbfgs', []))} | "
                 f"{num(row['presentations'], '.0f')} | {num(row['hvps'], '.0f')} | "
@@ -215,17 +258,22 @@ def main(argv=None) -> None:
                         help="remake the Markdown and plot from the saved JSON")
     parser.add_argument("--extra", action="store_true",
                         help="run only the extra methods (gd, momentum, scipy), then report")
+    parser.add_argument("--secant", action="store_true",
+                        help="run only the secant method beside L-BFGS, then report")
     parser.add_argument("--out", default=str(OUT), help="results folder")
     args = parser.parse_args(argv)
     out = Path(args.out)
     name = "stiff_scaling_quick" if args.quick else "stiff_scaling"
     problems = QUICK if args.quick else PROBLEMS
     targets = (1e-1,) if args.quick else TARGETS
-    if not (args.report_only or args.extra):
+    only = args.report_only or args.extra or args.secant
+    if not only:
         run(problems, targets, out, MAX_ITERS, MAX_SOLVER_STEPS)
-    if not (args.report_only or args.quick):
+    if args.extra or not (only or args.quick):
         run_extra(EXTRA, targets, out, MAX_ITERS)
-    summaries = saved_summaries(out, problems)
+    if args.secant or not (only or args.quick):
+        run_secant(SECANT, targets, out, MAX_ITERS)
+    summaries = saved_summaries(out, problems if args.quick else {**problems, **SECANT})
     if not summaries:
         raise SystemExit(f"no saved runs under {out / 'stiff_scaling'}; run without "
                          "--report-only first")
