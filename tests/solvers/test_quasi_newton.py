@@ -61,6 +61,20 @@ def test_empty_memory_is_an_explicit_euler_step():
     assert int(kept.count) == 0 and not jnp.any(kept.s)
 
 
+def test_a_pair_not_kept_leaves_the_memory_as_it_was():
+    """A skipped pair (even a non-finite one) changes no buffer, Gram matrix or count,
+    with the memory partly filled and full."""
+    rng = np.random.default_rng(2)
+    for stored in (2, 5):
+        mem = CurvaturePairs.empty(3, 4, jnp.float64)
+        for s in rng.normal(size=(stored, 4)):
+            mem = mem.remember(jnp.asarray(s), jnp.asarray(2 * s))
+        bad = jnp.full((4,), jnp.nan)
+        after = mem.remember(bad, bad, keep=jnp.array(False))
+        for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(mem)):
+            np.testing.assert_array_equal(a, b)
+
+
 class _Wrap:
     """diffeqsolve's wrapper of the term, as the solvers see it (a scalar control)."""
 
