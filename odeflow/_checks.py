@@ -13,6 +13,30 @@ def _concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def static_scalar(name: str, *, optional: bool = False):
+    """A converter for a module's static number: a Python, NumPy or concrete JAX
+    scalar becomes a Python float (`None` passes when `optional`), so that no array
+    is kept as static; a traced value or an array of several entries is an error
+    that names the fix."""
+
+    def convert(value):
+        if value is None and optional:
+            return None
+        if isinstance(value, jax.core.Tracer):
+            raise TypeError(
+                f"{name} is a fixed setting of the module and cannot be a traced value "
+                "(an argument of a jitted or differentiated function); pass a Python or "
+                "concrete JAX number, and build the module outside the transformation")
+        if isinstance(value, bool) or np.ndim(value) != 0:
+            raise TypeError(f"{name} must be a number, got {value!r}; e.g. {name}=1.0")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number, got {value!r}; e.g. {name}=1.0") from None
+
+    return convert
+
+
 def check_tolerances(rtol, atol) -> None:
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if tol is None or not _concrete(tol):

@@ -11,13 +11,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
-from .._checks import check_interval, check_positive_int, check_tolerances
+from .._checks import check_interval, check_positive_int, check_step, check_tolerances, static_scalar
 from ..solvers import SolverStats, get_solver, solve
 from ..solvers._solve import check_adjoint
 from ._gradients import adjoint_for, check_gradient, forward_sensitivities
 
 
-BATCHING = ("joint", "per-sample")
+BATCHING = ("joint", "per-sample", "vmap")
 
 
 class ODEBlock(eqx.Module):
@@ -36,29 +36,43 @@ class ODEBlock(eqx.Module):
     - `dt0`: size of the first step (`None`: chosen automatically) or the fixed
       step of a solver without an error estimate; positive, taken in the direction
       of integration.
+    - `adaptive`: `True` (default) adapts the step to `rtol`, `atol`; `False` takes
+      constant steps of `dt0` with any solver (diffrax's `ConstantStepSize`; the
+      last step is shortened to end on `t1`), as in diffrax's latent ODE and CNF
+      examples.
     - `gradient`: `"checkpoint"`, `"backsolve"`, `"direct"` or `"forward"` (see
       `odeflow.nn.GRADIENTS`); `jax.grad` / `eqx.filter_grad` work with each.
     - `max_steps`: cap on attempted steps.
-    - `batching`: `"joint"` (default) solves a batch as one state: one step-size
-      sequence, chosen by the error of the whole batch. `"per-sample"` solves each
-      entry of the leading axis (each as a batch of one) with its own steps, under
-      `vmap`: easy samples take fewer steps, though the vectorised loop runs until
-      the slowest is done; `solve` then returns per-sample `SolverStats`.
+    - `batching`: how a batch (the leading axis of every leaf of `h`) is solved.
+      `"joint"` (default) solves it as one state: one step-size sequence, chosen by
+      the error of the whole batch; the field sees the whole batch. `"vmap"` solves
+      each sample alone under `jax.vmap`, with its own steps, and hands the field
+      one sample without the batch axis, as `jax.vmap` would (for a field written
+      for one sample). `"per-sample"` also gives each sample its own steps but
+      hands the field a batch of one (shape `(1, ...)`), for a field written for
+      batches (the convolutional fields of `ODENet`). With either, the vectorised
+      loop runs until the slowest sample is done, and `solve` returns per-sample
+      `SolverStats`.
+
+    Times, tolerances and `dt0` are fixed settings: Python numbers or concrete JAX
+    or NumPy scalars, kept as Python floats.
 
     `block(h)` returns the state at `t1`; `block.solve(h)` also returns the forward
     pass's `SolverStats` (NFE, steps, rejections, Jacobian work).
     """
 
     vector_field: Callable
-    t0: float = eqx.field(static=True, default=0.0)
-    t1: float = eqx.field(static=True, default=1.0)
+    t0: float = eqx.field(static=True, default=0.0, converter=static_scalar("t0"))
+    t1: float = eqx.field(static=True, default=1.0, converter=static_scalar("t1"))
     solver: Any = eqx.field(static=True, default="tsit5")
-    rtol: float = eqx.field(static=True, default=1e-3)
-    atol: float = eqx.field(static=True, default=1e-6)
-    dt0: float | None = eqx.field(static=True, default=None)
+    rtol: float = eqx.field(static=True, default=1e-3, converter=static_scalar("rtol"))
+    atol: float = eqx.field(static=True, default=1e-6, converter=static_scalar("atol"))
+    dt0: float | None = eqx.field(static=True, default=None,
+                                  converter=static_scalar("dt0", optional=True))
     gradient: str = eqx.field(static=True, default="checkpoint")
     max_steps: int = eqx.field(static=True, default=4096)
     batching: str = eqx.field(static=True, default="joint")
+    adaptive: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         if self.batching not in BATCHING:
@@ -67,6 +81,13 @@ class ODEBlock(eqx.Module):
         check_interval(self.t0, self.t1)
         check_tolerances(self.rtol, self.atol)
         check_positive_int(self.max_steps, "max_steps")
+        if not isinstance(self.adaptive, bool):
+            raise TypeError(f"adaptive must be True or False, got {self.adaptive!r}")
+        if not self.adaptive:
+            if self.dt0 is None:
+                raise ValueError("adaptive=False takes constant steps of dt0: pass the step, "
+                                 "e.g. ODEBlock(f, adaptive=False, dt0=0.05)")
+            check_step(self.dt0)  # positive; taken in the direction of integration
         check_adjoint(get_solver(self.solver), adjoint_for(self.gradient))
 
     def __call__(self, h: PyTree, args: Any = None) -> PyTree:
@@ -94,6 +115,10 @@ class ODEBlock(eqx.Module):
             out, stats = jax.vmap(run)(h)
             # saved states (sample, time, 1, ...) -> (time, sample, ...), as joint
             return jax.tree.map(lambda y: jnp.moveaxis(jnp.squeeze(y, 2), 0, 1), out), stats
+        if self.batching == "vmap":  # each sample alone, as jax.vmap hands it
+            out, stats = jax.vmap(lambda x: self._run_joint(x, args, ts))(h)
+            # saved states (sample, time, ...) -> (time, sample, ...), as joint
+            return jax.tree.map(lambda y: jnp.moveaxis(y, 0, 1), out), stats
         return self._run_joint(h, args, ts)
 
     def _run_joint(self, h, args, ts):
@@ -126,6 +151,7 @@ def _solve(vector_field, h, args, block: ODEBlock, ts):
         rtol=block.rtol,
         atol=block.atol,
         dt0=None if block.dt0 is None else abs(block.dt0) * jnp.sign(t1 - t0),
+        controller=None if block.adaptive else dfx.ConstantStepSize(),
         args=args,
         max_steps=block.max_steps,
         adjoint=adjoint_for(block.gradient),
