@@ -4,7 +4,9 @@ Gaussian posterior over the latent initial state; an ODE in latent space, decode
 pointwise, generates the series at any times) and an `RNNBaseline` fed the time
 gaps. Both take one series as `times` `(T,)`, `values` `(T, d)` and a boolean
 `mask` `(T,)` of the points that were observed; batches have a leading axis on
-`values` and `mask` and share `times`.
+`values` and `mask`, and either share `times` `(T,)` or give each series its own
+`(batch, T)` (each row increasing; pad shorter series with later times and mask
+them out).
 """
 
 from __future__ import annotations
@@ -23,10 +25,17 @@ from ._block import ODEBlock
 
 
 def _check_series(times, values, mask, obs_dim):
-    if times.ndim != 1 or values.ndim != 3 or mask.shape != values.shape[:2] \
-            or values.shape[1] != times.shape[0] or values.shape[2] != obs_dim:
-        raise ValueError(f"expected times (T,), values (batch, T, {obs_dim}) and mask (batch, T); "
-                         f"got {times.shape}, {values.shape}, {mask.shape}")
+    if times.ndim not in (1, 2) or values.ndim != 3 or mask.shape != values.shape[:2] \
+            or times.shape[-1] != values.shape[1] or values.shape[2] != obs_dim \
+            or (times.ndim == 2 and times.shape[0] != values.shape[0]):
+        raise ValueError(f"expected times (T,) shared by the batch or (batch, T) per series, values "
+                         f"(batch, T, {obs_dim}) and mask (batch, T); got {times.shape}, "
+                         f"{values.shape}, {mask.shape}")
+
+
+def _time_axis(times):
+    """vmap's `in_axes` entry for `times`: shared (None) or one row per series (0)."""
+    return 0 if times.ndim == 2 else None
 
 
 def gaussian_nll(x, mean, std):
@@ -90,9 +99,16 @@ class LatentODE(eqx.Module):
         mean, log_var = jnp.split(self.to_posterior(h), 2)
         return mean, log_var
 
-    def decode(self, z0: Float[Array, "batch latent"], ts: Float[Array, " T"]) -> tuple[Array, SolverStats]:
+    def decode(self, z0: Float[Array, "batch latent"], ts: Float[Array, " T"] | Float[Array, "batch T"]
+               ) -> tuple[Array, SolverStats]:
         """`(values (batch, T, d), stats)`: the latent trajectories from `z0` at
-        `ts[0]`, decoded at every time in `ts`."""
+        `ts[0]` (or, with per-series times `(batch, T)`, each from its own first
+        time, solved with its own steps; `stats` per series), decoded at every time
+        in `ts`."""
+        if ts.ndim == 2:
+            one = lambda z, t: self.block.trajectory(z[None], t)
+            zs, stats = jax.vmap(one)(z0, ts)  # (batch, T, 1, latent)
+            return jax.vmap(jax.vmap(self.decoder))(zs[:, :, 0]), stats
         zs, stats = self.block.trajectory(z0, ts)  # (T, batch, latent)
         return jax.vmap(jax.vmap(self.decoder))(jnp.swapaxes(zs, 0, 1)), stats
 
@@ -101,7 +117,7 @@ class LatentODE(eqx.Module):
         the observed points plus KL(q(z0) || N(0, I)). Metrics: `nll`, `kl`,
         `mse` (observed points), `nfe`."""
         _check_series(times, values, mask, self.obs_dim)
-        mean, log_var = jax.vmap(self.encode, in_axes=(None, 0, 0))(times, values, mask)
+        mean, log_var = jax.vmap(self.encode, in_axes=(_time_axis(times), 0, 0))(times, values, mask)
         z0 = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
         pred, stats = self.decode(z0, times)
         weights = mask[..., None].astype(values.dtype)
@@ -109,14 +125,21 @@ class LatentODE(eqx.Module):
         kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var, axis=1)
         mse = jnp.sum(weights * (values - pred) ** 2) / (jnp.sum(weights) * self.obs_dim)
         return jnp.mean(nll + kl), {"nll": jnp.mean(nll), "kl": jnp.mean(kl), "mse": mse,
-                                    "nfe": stats.nfe}
+                                    "nfe": jnp.max(stats.nfe)}  # per series: what the batch waits for
 
     def extrapolate(self, times, values, mask, future_times) -> Array:
-        """Predictions `(batch, T_future, d)` at `future_times` (after `times`) from the
-        posterior mean of each series."""
+        """Predictions `(batch, T_future, d)` at `future_times` (after `times`; shared
+        `(T_future,)` or per series `(batch, T_future)`) from the posterior mean of
+        each series."""
         _check_series(times, values, mask, self.obs_dim)
-        mean, _ = jax.vmap(self.encode, in_axes=(None, 0, 0))(times, values, mask)
-        pred, _ = self.decode(mean, jnp.concatenate([times[:1], future_times]))
+        mean, _ = jax.vmap(self.encode, in_axes=(_time_axis(times), 0, 0))(times, values, mask)
+        if times.ndim == 2 or future_times.ndim == 2:
+            batch = values.shape[0]
+            first = jnp.broadcast_to(times[..., :1], (batch, 1))
+            future = jnp.broadcast_to(future_times, (batch, future_times.shape[-1]))
+            pred, _ = self.decode(mean, jnp.concatenate([first, future.astype(first.dtype)], axis=1))
+        else:
+            pred, _ = self.decode(mean, jnp.concatenate([times[:1], future_times]))
         return pred[:, 1:]
 
 
@@ -167,19 +190,20 @@ class RNNBaseline(eqx.Module):
         """One-step-ahead Gaussian negative log-likelihood per series (batch mean).
         Metrics: `nll`, `mse` (scored points), `nfe` (0: no ODE)."""
         _check_series(times, values, mask, self.obs_dim)
-        preds, scored, _, _ = jax.vmap(self._scan, in_axes=(None, 0, 0))(times, values, mask)
+        preds, scored, _, _ = jax.vmap(self._scan, in_axes=(_time_axis(times), 0, 0))(times, values, mask)
         w = scored[..., None].astype(values.dtype)
         nll = jnp.sum(w * gaussian_nll(values, preds, self.obs_noise), axis=(1, 2))
         mse = jnp.sum(w * (values - preds) ** 2) / (jnp.sum(w) * self.obs_dim)
         return jnp.mean(nll), {"nll": jnp.mean(nll), "mse": mse, "nfe": jnp.zeros((), jnp.int32)}
 
     def extrapolate(self, times, values, mask, future_times) -> Array:
-        """Autoregressive predictions `(batch, T_future, d)` at `future_times`."""
+        """Autoregressive predictions `(batch, T_future, d)` at `future_times` (shared
+        `(T_future,)` or per series `(batch, T_future)`)."""
         _check_series(times, values, mask, self.obs_dim)
 
         future_times = future_times.astype(self.cell.weight_hh.dtype)
 
-        def one(v, m):
+        def one(times, v, m, future_times):
             _, _, h, t_last = self._scan(times, v, m)
 
             def step(carry, t):
@@ -190,7 +214,8 @@ class RNNBaseline(eqx.Module):
 
             return jax.lax.scan(step, (h, t_last), future_times)[1]
 
-        return jax.vmap(one)(values, mask)
+        return jax.vmap(one, in_axes=(_time_axis(times), 0, 0, _time_axis(future_times)))(
+            times, values, mask, future_times)
 
 
 def extrapolation_rmse(model: Any, times, values, mask, future_times, future) -> Array:

@@ -43,6 +43,31 @@ def test_encoders_ignore_unobserved_points(series):
     np.testing.assert_allclose(l1, l2, rtol=1e-5)
 
 
+def test_each_series_may_have_its_own_times(series):
+    """Times (batch, T): each series is encoded, solved (its own steps) and decoded
+    on its own grid, as that series alone with shared times; tiled shared times
+    give the shared-times results (the RNN exactly, the latent ODE to its solver's
+    tolerance, its joint solve taking other steps)."""
+    s, mask = series
+    scale = 1.0 + 0.25 * jnp.arange(6, dtype=s.times.dtype)[:, None]
+    times, future = s.times[None] * scale, s.future_times[None] * scale
+    for model in (nn.LatentODE(key=jax.random.key(2)), nn.RNNBaseline(key=jax.random.key(2))):
+        pred = model.extrapolate(times, s.observed, mask, future)
+        assert pred.shape == s.future.shape
+        for i in range(6):
+            alone = model.extrapolate(times[i], s.observed[i:i + 1], mask[i:i + 1], future[i])
+            np.testing.assert_allclose(pred[i], alone[0], rtol=1e-4, atol=1e-5)
+        grads = eqx.filter_grad(lambda m: m.loss(times, s.observed, mask, key=jax.random.key(3))[0])(model)
+        assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+        tiled = jnp.broadcast_to(s.times, (6, s.times.shape[0]))
+        shared = model.loss(s.times, s.observed, mask, key=jax.random.key(3))[0]
+        rtol = 1e-6 if isinstance(model, nn.RNNBaseline) else 1e-3
+        np.testing.assert_allclose(model.loss(tiled, s.observed, mask, key=jax.random.key(3))[0], shared,
+                                   rtol=rtol)
+    with pytest.raises(ValueError, match="per series"):
+        model.loss(times[:3], s.observed, mask)
+
+
 def test_latent_ode_elbo_terms(series):
     """The KL term of a posterior equal to the prior is zero, and the Gaussian
     log-density is the textbook one."""
