@@ -6,8 +6,9 @@ base density there,
 
 integrated beside the state. The trace is exact (one Jacobian per sample and
 evaluation, for small dimensions) or Hutchinson's estimate ε^T (∂f/∂z) ε with
-Rademacher ε fixed over the solve (one Jacobian-vector product: FFJORD).
-Sampling integrates the flow backwards from base samples."""
+Rademacher ε fixed over the solve (one Jacobian-vector product: FFJORD). Several
+blocks, each with its own field, compose as FFJORD stacks them: the log-densities'
+trace integrals add. Sampling integrates the flow backwards from base samples."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._checks import check_positive_int
 from ..solvers import SolverStats
+from ..solvers._stats import NOT_COUNTED
 from ._block import ODEBlock
 
 TRACES = ("exact", "hutchinson")
@@ -58,37 +60,47 @@ class CNF(eqx.Module):
     """A continuous normalising flow on `dim`-dimensional data.
 
     **Arguments:** `dim`; `hidden`, `depth`: the MLP of `f(t, z)`; `key`; `trace`:
-    `"exact"` or `"hutchinson"`; `block_options`: interval, solver, tolerances and
-    gradient method of the `ODEBlock` that integrates the flow: data at its `t0`
-    (default 0), the base density at its `t1` (default 1; `t1 < t0` flows backwards
-    in time, as FFJORD writes it).
+    `"exact"` or `"hutchinson"`; `blocks`: how many flow blocks, each with its own
+    MLP, are stacked (FFJORD uses several; default 1); `block_options`: interval,
+    solver, tolerances and gradient method of the `ODEBlock`s that integrate the
+    flow: data at `t0` (default 0), the base density at `t1` (default 1; `t1 < t0`
+    flows backwards in time, as FFJORD writes it).
 
     `log_prob(x, key=...)` returns `(log p(x) (batch,), stats)`; `sample(key, n)`
-    returns `(samples (n, dim), stats)`.
+    returns `(samples (n, dim), stats)`; with several blocks the stats are the
+    totals over the blocks.
     """
 
-    block: ODEBlock
+    blocks: tuple[ODEBlock, ...]
     dim: int = eqx.field(static=True)
     trace: str = eqx.field(static=True)
 
     def __init__(self, dim: int, hidden: int = 64, depth: int = 3, *, key: PRNGKeyArray,
-                 trace: str = "exact", **block_options):
+                 trace: str = "exact", blocks: int = 1, **block_options):
         check_positive_int(dim, "dim")
+        check_positive_int(blocks, "blocks")
         if trace not in TRACES:
             raise ValueError(f"unknown trace {trace!r}; use one of {', '.join(TRACES)}")
-        net = _TimeMLP(eqx.nn.MLP(dim + 1, dim, hidden, depth, activation=jnp.tanh, key=key))
-        self.block = ODEBlock(_FlowField(net), **block_options)
+        keys = [key] if blocks == 1 else list(jax.random.split(key, blocks))
+        nets = [_TimeMLP(eqx.nn.MLP(dim + 1, dim, hidden, depth, activation=jnp.tanh, key=k))
+                for k in keys]
+        self.blocks = tuple(ODEBlock(_FlowField(net), **block_options) for net in nets)
         self.dim, self.trace = dim, trace
 
     def _flow(self, z, noise, to_data: bool = False):
-        """Integrate `(z, ∫ trace)` from the data to the base density, or back."""
-        block = self.block
-        if to_data:
-            block = dataclasses.replace(block, t0=block.t1, t1=block.t0)
-        return block.solve((z, jnp.zeros(z.shape[:1], z.dtype)), noise)
+        """Integrate `(z, ∫ trace)` through the blocks from the data to the base
+        density, or back (the blocks in reverse order, each backwards in time)."""
+        total, stats = None, []
+        for block in (reversed(self.blocks) if to_data else self.blocks):
+            if to_data:
+                block = dataclasses.replace(block, t0=block.t1, t1=block.t0)
+            (z, trace), block_stats = block.solve((z, jnp.zeros(z.shape[:1], z.dtype)), noise)
+            total = trace if total is None else total + trace
+            stats.append(block_stats)
+        return (z, total), _totals(stats)
 
     def _dtype(self):
-        return jax.tree.leaves(eqx.filter(self.block, eqx.is_inexact_array))[0].dtype
+        return jax.tree.leaves(eqx.filter(self.blocks, eqx.is_inexact_array))[0].dtype
 
     def _check(self, x):
         x = jnp.asarray(x)
@@ -127,3 +139,16 @@ class CNF(eqx.Module):
         logp, stats = self.log_prob(x, key=key)
         nll = -jnp.mean(logp)
         return nll, {"nll": nll, "nfe": stats.nfe}
+
+
+def _totals(stats: list[SolverStats]) -> SolverStats:
+    """Counts added over the blocks (a count not taken in any block stays -1)."""
+    if len(stats) == 1:
+        return stats[0]
+
+    def add(*counts):
+        counts = jnp.stack(counts)
+        return jnp.where(jnp.any(counts == NOT_COUNTED, axis=0), NOT_COUNTED,
+                         jnp.sum(counts, axis=0)).astype(counts.dtype)
+
+    return jax.tree.map(add, *stats)
