@@ -102,3 +102,25 @@ def subsample(key: PRNGKeyArray, n_spirals: int, n_points: int, n_observed: int)
     scores = jax.random.uniform(key, (n_spirals, n_points))
     rank = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
     return rank < n_observed
+
+
+def observed_points(times: Array, values: Array, mask: Array) -> tuple[Array, Array, Array]:
+    """Each series' observed points on its own time grid: from shared `times`
+    `(T,)`, `values` `(batch, T, d)` and a `mask` `(batch, T)` with the same number
+    k of points observed in every series (as `subsample` draws them), returns
+    `(times (batch, k), values (batch, k, d), mask (batch, k))`, the observed
+    points in time order and a mask of ones. `LatentODE` and `RNNBaseline` take
+    either form."""
+    times, values, mask = jnp.asarray(times), jnp.asarray(values), np.asarray(mask, bool)
+    if times.ndim != 1 or values.ndim != 3 or mask.shape != values.shape[:2] \
+            or values.shape[1] != times.shape[0]:
+        raise ValueError(f"expected times (T,), values (batch, T, d) and mask (batch, T); got "
+                         f"{times.shape}, {values.shape}, {mask.shape}")
+    counts = mask.sum(axis=1)
+    if counts.size and (counts.min() != counts.max() or counts.min() == 0):
+        raise ValueError("every series must have the same number of observed points (at least one), "
+                         f"got {counts.min()} to {counts.max()}; draw the mask with subsample")
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :int(counts.max(initial=0))]
+    picked = np.asarray(order)
+    return (times[picked], jnp.take_along_axis(values, picked[..., None], axis=1),
+            jnp.ones(picked.shape, bool))

@@ -142,3 +142,22 @@ def test_toy_densities(name):
     assert x.shape == (2000, 2) and float(jnp.abs(x).max()) < 4
     with pytest.raises(ValueError, match="unknown toy density"):
         data.toy_density("swissroll", jax.random.key(0), 3)
+
+
+def test_observed_points_give_each_series_its_own_grid(series):
+    """Masked shared times -> per-series grids of the observed points: the same
+    points in time order, and the same RNN loss and extrapolation either way."""
+    s, mask = series
+    times, values, ones = data.observed_points(s.times, s.observed, mask)
+    assert times.shape == (6, 8) and values.shape == (6, 8, 2) and bool(jnp.all(ones))
+    for i in range(6):
+        np.testing.assert_array_equal(times[i], s.times[mask[i]])
+        np.testing.assert_array_equal(values[i], s.observed[i][mask[i]])
+    rnn = nn.RNNBaseline(key=jax.random.key(2))
+    np.testing.assert_allclose(rnn.extrapolate(times, values, ones, s.future_times),
+                               rnn.extrapolate(s.times, s.observed, mask, s.future_times), rtol=1e-5)
+    np.testing.assert_allclose(rnn.loss(times, values, ones)[0], rnn.loss(s.times, s.observed, mask)[0],
+                               rtol=1e-5)
+    uneven = mask.at[0, :].set(True)
+    with pytest.raises(ValueError, match="same number of observed points"):
+        data.observed_points(s.times, s.observed, uneven)
