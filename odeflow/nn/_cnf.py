@@ -23,7 +23,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._checks import check_positive_int
 from ..solvers import SolverStats
-from ..solvers._stats import NOT_COUNTED
 from ._block import ODEBlock
 
 TRACES = ("exact", "hutchinson")
@@ -141,14 +140,9 @@ class CNF(eqx.Module):
         return nll, {"nll": nll, "nfe": stats.nfe}
 
 
+
 def _totals(stats: list[SolverStats]) -> SolverStats:
     """Counts added over the blocks (a count not taken in any block stays -1)."""
     if len(stats) == 1:
         return stats[0]
-
-    def add(*counts):
-        counts = jnp.stack(counts)
-        return jnp.where(jnp.any(counts == NOT_COUNTED, axis=0), NOT_COUNTED,
-                         jnp.sum(counts, axis=0)).astype(counts.dtype)
-
-    return jax.tree.map(add, *stats)
+    return jax.tree.map(lambda *counts: jnp.stack(counts), *stats).sum(axis=0)

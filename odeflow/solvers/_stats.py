@@ -74,12 +74,13 @@ class SolverStats(eqx.Module):
         """The counts as Python ints (or nested lists under `vmap`)."""
         return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
 
-    def sum(self) -> "SolverStats":
-        """Totals over a batch (every leading axis); a count that is `-1` in any
-        sample stays `-1`."""
+    def sum(self, axis: int | None = None) -> "SolverStats":
+        """Totals over a batch (every leading axis, or only `axis`); a count that is
+        `-1` in any sample stays `-1`."""
         def total(x):
             x = jnp.asarray(x)
-            return jnp.where(jnp.any(x == NOT_COUNTED), NOT_COUNTED, jnp.sum(x)).astype(jnp.int32)
+            missing = jnp.any(x == NOT_COUNTED, axis=axis)
+            return jnp.where(missing, NOT_COUNTED, jnp.sum(x, axis=axis)).astype(jnp.int32)
 
         return jax.tree.map(total, self)
 

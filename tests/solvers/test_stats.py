@@ -34,6 +34,10 @@ def test_batched_stats_print_their_spread_and_sum():
     assert int(total.num_steps) == sum(steps) and total.num_steps.shape == ()
     unknown = SolverStats.make(nfe=jnp.array([3, NOT_COUNTED]))
     assert int(unknown.sum().nfe) == NOT_COUNTED  # a count not known stays unknown
+    # totals over one axis only: two stacked batches of two samples, added per sample
+    rows = [jax.vmap(lambda n: SolverStats.make(nfe=n, num_steps=1))(jnp.array(r)) for r in ([3, 4], [5, NOT_COUNTED])]
+    by_sample = jax.tree.map(lambda *counts: jnp.stack(counts), *rows).sum(axis=0)
+    assert by_sample.nfe.tolist() == [8, NOT_COUNTED] and by_sample.num_steps.tolist() == [2, 2]
 
 
 def test_work_reads_by_name_adds_and_prints():
