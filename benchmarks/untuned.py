@@ -69,6 +69,7 @@ def per_seed_ratio(records, slow: str, fast: str) -> list[float]:
 
 def summarize(name: str, data: dict) -> dict:
     rows = {r["method"]: r for r in data["summary"]}
+    by_seed = sorted(data["records"], key=lambda r: r["seed"])
     return {
         "problem": name, "num_params": data["config"]["num_params"], "seeds": len(data["config"]["seeds"]),
         "methods": {m: {"reached": r["seeds_reached"], "time_s": r["time_median_s"],
@@ -76,10 +77,8 @@ def summarize(name: str, data: dict) -> dict:
                     for m, r in rows.items()},
         "auto_over_lbfgs": per_seed_ratio(data["records"], "auto", "lbfgs"),
         "auto_over_adam": per_seed_ratio(data["records"], "auto", "adam"),
-        "final_loss_by_seed": {m: [r["loss"] for r in sorted(data["records"], key=lambda r: r["seed"])
-                                   if r["method"] == m] for m in rows},
-        "reached_by_seed": {m: [r["reached"] for r in sorted(data["records"], key=lambda r: r["seed"])
-                                if r["method"] == m] for m in rows},
+        "final_loss_by_seed": {m: [r["loss"] for r in by_seed if r["method"] == m] for m in rows},
+        "reached_by_seed": {m: [r["reached"] for r in by_seed if r["method"] == m] for m in rows},
     }
 
 
@@ -150,14 +149,15 @@ def main(argv=None) -> int:
     if report_only:
         argv.remove("--report-only")
     problems, out, quick = settings(__doc__, PROBLEMS, QUICK, argv)
+    suffix = "_quick" if quick else ""
+    seeds_path = out / f"untuned_seeds{suffix}.md"
     if report_only:  # the summary again from the per-problem results of the last run
-        folder = out / ("untuned_quick" if quick else "untuned")
-        previous = json.loads((out / ("untuned_quick.json" if quick else "untuned.json")).read_text())
+        folder, path = out / f"untuned{suffix}", out / f"untuned{suffix}.json"
+        previous = json.loads(path.read_text())
         summaries = [summarize(name, json.loads((folder / f"{name}.json").read_text())) for name in problems]
         write(out, "untuned", quick, previous["config"], summaries, markdown(summaries))
-        (out / ("untuned_seeds_quick.md" if quick else "untuned_seeds.md")).write_text(seeds_markdown(summaries))
-        path = out / ("untuned_quick.json" if quick else "untuned.json")
-        payload = json.loads(path.read_text())  # the run's own command and date, not this one's
+        seeds_path.write_text(seeds_markdown(summaries))
+        payload = json.loads(path.read_text())  # as written, with the run's own command and date
         payload.update(command=previous["command"], date=previous["date"])
         path.write_text(json.dumps(payload, indent=1))
         return 0
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         summaries.append(summarize(name, json.loads(paths["json"].read_text())))
     config = {"target": TARGET, "max_steps": MAX_STEPS, "problems": {k: [v[0], v[1], v[2], v[3], v[4]] for k, v in problems.items()}}
     write(out, "untuned", quick, config, summaries, markdown(summaries))
-    (out / ("untuned_seeds_quick.md" if quick else "untuned_seeds.md")).write_text(seeds_markdown(summaries))
+    seeds_path.write_text(seeds_markdown(summaries))
     return 0
 
 

@@ -120,7 +120,6 @@ def observed_points(times: Array, values: Array, mask: Array) -> tuple[Array, Ar
     if counts.size and (counts.min() != counts.max() or counts.min() == 0):
         raise ValueError("every series must have the same number of observed points (at least one), "
                          f"got {counts.min()} to {counts.max()}; draw the mask with subsample")
-    order = np.argsort(~mask, axis=1, kind="stable")[:, :int(counts.max(initial=0))]
-    picked = np.asarray(order)
+    picked = np.argsort(~mask, axis=1, kind="stable")[:, :int(counts.max(initial=0))]
     return (times[picked], jnp.take_along_axis(values, picked[..., None], axis=1),
             jnp.ones(picked.shape, bool))
