@@ -15,6 +15,7 @@ from ._classifiers import (
     ResNet,
     RKNet,
     parameter_count,
+    same_convolution,
 )
 from ._diagnostics import EvaluationCounter, counted, gradient_check
 from ._gradients import GRADIENTS
@@ -44,6 +45,7 @@ __all__ = [
     "gaussian_nll",
     "gradient_check",
     "parameter_count",
+    "same_convolution",
     "segments",
     "shooting_loss",
     "solve_penalised",

@@ -12,6 +12,7 @@ for all of it (as torchdiffeq's ODE-Net does); NFE is per minibatch.
 from __future__ import annotations
 
 import abc
+import itertools
 from typing import Any, Sequence
 
 import equinox as eqx
@@ -48,10 +49,36 @@ class MLPField(eqx.Module):
         return jax.vmap(one)(h)
 
 
+def same_convolution(conv: eqx.nn.Conv, x: Array) -> Array:
+    """`conv` (3-wide kernel, padding 1, stride 1) applied to a batch `x`
+    `(batch, channels, *spatial)`, computed as one matrix product of the shifted
+    copies of `x` (channels last) with the kernel: the same numbers as
+    `jax.vmap(conv)(x)` to rounding.
+
+    XLA on CPU runs a convolution inside a while loop (an adaptive ODE solve) about
+    4x slower than the same convolution unrolled; as a matrix product the field
+    costs the same in a loop as outside it, 2.5x to 4.5x less than the convolution
+    in the loop for the ODE-Nets' fields (forward and gradient)."""
+    spatial = x.shape[2:]
+    out_channels, in_channels = conv.weight.shape[:2]
+    last = jnp.moveaxis(x, 1, -1)
+    padded = jnp.pad(last, [(0, 0)] + [(1, 1)] * len(spatial) + [(0, 0)])
+    shifted = [padded[(slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))]
+               for offset in itertools.product(range(3), repeat=len(spatial))]
+    patches = jnp.stack(shifted, axis=-1)  # (batch, *spatial, channels, kernel offsets)
+    kernel = jnp.moveaxis(conv.weight.reshape(out_channels, in_channels, -1), 0, -1)
+    out = jnp.einsum("b...ck,cko->b...o", patches, kernel)
+    if conv.bias is not None:
+        out = out + conv.bias.reshape(out_channels)
+    return jnp.moveaxis(out, -1, 1)
+
+
 class ConvField(eqx.Module):
     """Two 3-wide convolutions with tanh between them on a batch
     `(batch, width, *spatial)`; depth `t` enters as an extra constant channel before
-    each convolution (the paper's concatenated-time convolution)."""
+    each convolution (the paper's concatenated-time convolution). The convolutions
+    run as matrix products (`same_convolution`), which XLA on CPU runs far faster
+    inside an adaptive solve's loop."""
 
     conv1: eqx.nn.Conv
     conv2: eqx.nn.Conv
@@ -63,12 +90,10 @@ class ConvField(eqx.Module):
 
     def __call__(self, t, h: Array, args: Any = None) -> Array:
         def with_time(x):
-            return jnp.concatenate([x, jnp.full((1,) + x.shape[1:], t, x.dtype)])
+            return jnp.concatenate([x, jnp.full(x.shape[:1] + (1,) + x.shape[2:], t, x.dtype)], axis=1)
 
-        def one(x):
-            return self.conv2(with_time(jnp.tanh(self.conv1(with_time(x)))))
-
-        return jax.vmap(one)(h)
+        hidden = jnp.tanh(same_convolution(self.conv1, with_time(h)))
+        return same_convolution(self.conv2, with_time(hidden))
 
 
 class _Stem(eqx.Module):

@@ -100,3 +100,21 @@ def test_odenet_penalised_logits_match():
     logits, stats, pen = model.solve_penalised(x, key=jax.random.key(0))
     np.testing.assert_allclose(logits, model(x), atol=1e-3)
     assert float(pen.kinetic) > 0 and float(pen.jacobian) > 0
+
+
+@pytest.mark.parametrize("spatial", [(9,), (5, 6)])
+def test_same_convolution_equals_equinox_conv(spatial):
+    """The conv fields' matrix-product convolution gives equinox's convolution (3-wide
+    kernel, padding 1) and its gradients with respect to the input and the kernel."""
+    k1, k2 = jax.random.split(jax.random.key(0))
+    conv = eqx.nn.Conv(len(spatial), 4, 3, 3, padding=1, key=k1)
+    x = jax.random.normal(k2, (2, 4) + spatial)
+    np.testing.assert_allclose(nn.same_convolution(conv, x), jax.vmap(conv)(x), rtol=1e-5, atol=1e-6)
+    loss = lambda c, x, fn: jnp.sum(jnp.sin(fn(c, x)))
+    ours = eqx.filter_grad(lambda c, x: loss(c, x, nn.same_convolution))(conv, x)
+    theirs = eqx.filter_grad(lambda c, x: loss(c, x, lambda c, x: jax.vmap(c)(x)))(conv, x)
+    np.testing.assert_allclose(ours.weight, theirs.weight, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.bias, theirs.bias, rtol=1e-5, atol=1e-5)
+    gx = jax.grad(lambda x: loss(conv, x, nn.same_convolution))(x)
+    np.testing.assert_allclose(gx, jax.grad(lambda x: loss(conv, x, lambda c, x: jax.vmap(c)(x)))(x),
+                               rtol=1e-5, atol=1e-5)
