@@ -44,13 +44,36 @@ def _checkerboard(key, n):
     return jnp.stack([x, y], axis=-1)
 
 
+def _two_spirals(key, n):
+    # two interleaved arms r = θ, θ up to 3π (denser towards the centre), the second
+    # the first turned by π, with noise across the arm
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    theta = jnp.sqrt(jax.random.uniform(k1, (n,))) * 3 * jnp.pi
+    arm = jnp.where(jax.random.bernoulli(k2, 0.5, (n,)), 1.0, -1.0)
+    pts = arm[:, None] * theta[:, None] * jnp.stack([-jnp.cos(theta), jnp.sin(theta)], axis=-1)
+    pts = pts + arm[:, None] * 0.5 * jax.random.uniform(k3, (n, 2))
+    return pts / 3 + 0.1 * jax.random.normal(k4, (n, 2))
+
+
+def _pinwheel(key, n, arms=5, radial=0.3, tangential=0.1, rate=0.25):
+    # arms Gaussian blobs at radius 1, each bent by an angle growing exponentially
+    # with the radius
+    k1, k2 = jax.random.split(key)
+    arm = jax.random.randint(k1, (n,), 0, arms)
+    r, s = (jax.random.normal(k2, (n, 2)) * jnp.array([radial, tangential]) + jnp.array([1.0, 0.0])).T
+    angle = arm * (2 * jnp.pi / arms) + rate * jnp.exp(r)
+    c, si = jnp.cos(angle), jnp.sin(angle)
+    return 1.7 * jnp.stack([c * r - si * s, si * r + c * s], axis=-1)
+
+
 TOY_DENSITIES = {"moons": _moons, "eight_gaussians": _eight_gaussians, "circles": _circles,
-                 "checkerboard": _checkerboard}
+                 "checkerboard": _checkerboard, "two_spirals": _two_spirals, "pinwheel": _pinwheel}
 
 
 def toy_density(name: str, key: PRNGKeyArray, n: int, dtype=jnp.float32) -> Array:
     """`n` samples `(n, 2)` of the named toy density: `"moons"`, `"eight_gaussians"`,
-    `"circles"` or `"checkerboard"` (each roughly within [-3, 3]²)."""
+    `"circles"`, `"checkerboard"`, `"two_spirals"` or `"pinwheel"` (each roughly
+    within [-3.5, 3.5]², the last four as in the FFJORD paper's figures)."""
     if name not in TOY_DENSITIES:
         raise ValueError(f"unknown toy density {name!r}; use one of {', '.join(TOY_DENSITIES)}")
     check_positive_int(n, "n")

@@ -140,6 +140,9 @@ def test_cnf_hutchinson_is_unbiased_and_differentiable():
 def test_toy_densities(name):
     x = data.toy_density(name, jax.random.key(0), 2000)
     assert x.shape == (2000, 2) and float(jnp.abs(x).max()) < 4
+    # centred and spread out (none collapses to a point or a line)
+    assert float(jnp.abs(jnp.mean(x, axis=0)).max()) < 0.2
+    assert float(jnp.std(x, axis=0).min()) > 0.5
     with pytest.raises(ValueError, match="unknown toy density"):
         data.toy_density("swissroll", jax.random.key(0), 3)
 
