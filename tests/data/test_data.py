@@ -107,3 +107,22 @@ def test_packaged_data_shapes():
     m = data.mnist1d(num_samples=500)
     assert m["x"].shape[1:] == (1, 40) and len(m["x"]) + len(m["x_test"]) == 500
     assert set(np.unique(m["y"])) <= set(range(10))
+
+
+def test_mnist1d_standard_split_is_the_generators_own():
+    """split="standard" keeps the generator's train and test sets, in its order."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = 500
+    raw = make_dataset(args)
+    m = data.mnist1d(num_samples=500, split="standard")
+    assert len(m["x"]) == len(raw["x"]) == 400 and len(m["x_test"]) == len(raw["x_test"]) == 100
+    np.testing.assert_array_equal(m["y_test"], raw["y_test"])
+    # the same signals, standardised over both sets together
+    both = np.concatenate([raw["x"], raw["x_test"]])
+    standard = lambda a: (a - both.mean()) / both.std()
+    np.testing.assert_allclose(m["x"][:, 0], standard(raw["x"]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m["x_test"][:, 0], standard(raw["x_test"]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="split"):
+        data.mnist1d(num_samples=500, split="paper")
