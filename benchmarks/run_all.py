@@ -33,8 +33,8 @@ RESULTS = HERE / "results"
 # group: scripts, each run with no arguments (full settings) or --quick
 GROUPS = {
     "reproductions": [f"reproductions/{n}.py" for n in
-                      ("spiral_demo", "classifiers", "latent_spirals", "adjoint_memory", "cnf_densities", "cnf_digits",
-                       "stiff_robertson")],
+                      ("spiral_demo", "classifiers", "mnist1d_odenet", "latent_spirals", "adjoint_memory",
+                       "cnf_densities", "cnf_digits", "stiff_robertson")],
     "peers": [f"peers/{n}.py" for n in ("spiral_demo", "neural_ode_solve", "odenet_throughput")],
     "sensitivity": ["sensitivity/sensitivity.py"],
     "work_precision": ["work_precision/work_precision.py"],
