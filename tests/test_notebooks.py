@@ -25,4 +25,4 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 
 def test_every_notebook_is_there():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
