@@ -5,7 +5,7 @@ three on scikit-learn's digits.
 MNIST-1D's standard split (the generator's 4,000 training and 1,000 test signals).
 Three networks with the same stem and the same end:
 
-- **CNN**, the MNIST-1D reference size (the package's `ConvBase`): three convolutions
+- **CNN**, the MNIST-1D reference size (the MNIST-1D repository's `ConvBase`): three convolutions
   of 25 channels (width 5 stride 2, width 3 stride 2, width 3 stride 2; ReLU) and a
   linear map of the flattened 25 x 5 features to the logits: 5,210 parameters.
 - **ODE-Net**: the CNN at 18 channels with one ODE block after its first convolution,
@@ -99,7 +99,8 @@ def models(cfg, dataset):
     residual = lambda c, key: tuple(nn.ConvField(c, dims, key=k) for k in jax.random.split(key, cfg["depth"]))
     net = lambda width, body: lambda key: Net(width, body, dims, first, flat, key=key)
     cnn = "CNN (reference)" if dataset == "mnist1d" else "CNN"
-    return {cnn: net(cfg["cnn_width"][dataset], lambda c, k: None), "ODE-Net": net(cfg["width"][dataset], ode),
+    return {cnn: net(cfg["cnn_width"][dataset], lambda c, k: None),
+            "ODE-Net": net(cfg["width"][dataset], ode),
             f"ResNet ({cfg['depth']} blocks)": net(cfg["width"][dataset], residual)}
 
 
@@ -137,7 +138,8 @@ def run(dataset, name, make, seed, d, cfg):
     wall = time.perf_counter() - start
     test, test_nfe = accuracy(r.model, jnp.asarray(d["x_test"]), jnp.asarray(d["y_test"]))
     batch = {"x": jnp.asarray(d["x"][: cfg["batch"]]), "y": jnp.asarray(d["y"][: cfg["batch"]])}
-    return dict(dataset=dataset, model=name, seed=seed, params=nn.parameter_count(model), test_accuracy=float(test),
+    return dict(dataset=dataset, model=name, seed=seed, params=nn.parameter_count(model),
+                test_accuracy=float(test),
                 test_nfe=int(test_nfe), nfe_forward_last=r.history["nfe_forward"][-1],
                 nfe_backward=backward_nfe(r.model, batch), train_s=wall,
                 ms_per_step=1e3 * float(np.median(np.diff(r.history["time"]))))
@@ -172,10 +174,10 @@ def main(argv=None):
                 rows.append(run(dataset, name, make, seed, d, cfg))
                 print(rows[-1], flush=True)
     steps = ", ".join(f"{d} {n}" for d, n in cfg["steps"].items())
-    md = (f"MNIST-1D (standard split, 4,000 / 1,000) and digits (80 / 20 split), Adam steps of {cfg['batch']} "
-          f"({steps}), {len(cfg['seeds'])} seeds\n\n" + table(
-              ["data", "model", "parameters", "test accuracy % (mean ± sd)", "min / max", "test NFE", "backward NFE",
-               "ms / step"], summary(rows)))
+    md = (f"MNIST-1D (standard split, 4,000 / 1,000) and digits (80 / 20 split), Adam steps of "
+          f"{cfg['batch']} ({steps}), {len(cfg['seeds'])} seeds\n\n" + table(
+              ["data", "model", "parameters", "test accuracy % (mean ± sd)", "min / max", "test NFE",
+               "backward NFE", "ms / step"], summary(rows)))
     write(out, "mnist1d_odenet", quick, cfg, rows, md)
 
 

@@ -59,6 +59,18 @@ def same_convolution(conv: eqx.nn.Conv, x: Array) -> Array:
     4x slower than the same convolution unrolled; as a matrix product the field
     costs the same in a loop as outside it, 2.5x to 4.5x less than the convolution
     in the loop for the ODE-Nets' fields (forward and gradient)."""
+    n = conv.num_spatial_dims
+    padding = conv.padding if isinstance(conv.padding, str) else tuple(map(tuple, conv.padding))
+    same = (tuple(conv.kernel_size) == (3,) * n and tuple(conv.stride) == (1,) * n
+            and tuple(conv.dilation) == (1,) * n and conv.groups == 1
+            and padding in (((1, 1),) * n, "SAME") and getattr(conv, "padding_mode", "ZEROS") == "ZEROS")
+    if not same:
+        raise ValueError("same_convolution needs a convolution with a 3-wide kernel, stride 1, "
+                         "dilation 1, one group and zero padding 1 (eqx.nn.Conv(..., 3, padding=1)); "
+                         "apply other convolutions with jax.vmap(conv)")
+    if x.ndim != n + 2 or x.shape[1] != conv.in_channels:
+        raise ValueError(f"same_convolution expects a batch (batch, {conv.in_channels}, ...) with {n} "
+                         f"spatial axes, got shape {x.shape}")
     spatial = x.shape[2:]
     out_channels, in_channels = conv.weight.shape[:2]
     last = jnp.moveaxis(x, 1, -1)

@@ -118,3 +118,15 @@ def test_same_convolution_equals_equinox_conv(spatial):
     gx = jax.grad(lambda x: loss(conv, x, nn.same_convolution))(x)
     np.testing.assert_allclose(gx, jax.grad(lambda x: loss(conv, x, lambda c, x: jax.vmap(c)(x)))(x),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_same_convolution_refuses_other_convolutions():
+    key = jax.random.key(0)
+    x = jnp.ones((2, 4, 9))
+    for conv in (eqx.nn.Conv(1, 4, 3, 5, padding=2, key=key),
+                 eqx.nn.Conv(1, 4, 3, 3, stride=2, padding=1, key=key),
+                 eqx.nn.Conv(1, 4, 3, 3, padding=0, key=key)):
+        with pytest.raises(ValueError, match="3-wide kernel"):
+            nn.same_convolution(conv, x)
+    with pytest.raises(ValueError, match="spatial axes"):
+        nn.same_convolution(eqx.nn.Conv(1, 4, 3, 3, padding=1, key=key), jnp.ones((2, 5, 9)))
