@@ -9,8 +9,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _shared import RESULTS, table, write  # noqa: E402
 from _shared import settings as _settings  # noqa: E402
 
-__all__ = ["settings", "table", "write"]
+__all__ = ["backward_nfe", "settings", "table", "write"]
 
 
 def settings(doc, full, quick, argv=None):
     return _settings(doc, full, quick, argv, RESULTS / "reproductions")
+
+
+def backward_nfe(model, loss_fn, batch):
+    """Vector-field products in the backward pass of one gradient of
+    `loss_fn(model, batch, None)`, counted on the host in every ODE block."""
+    import equinox as eqx
+    import jax
+
+    from odeflow import fitting, nn
+
+    counter = nn.EvaluationCounter()
+    probe = fitting.map_blocks(model, lambda b: nn.counted(b, counter))
+    eqx.filter_grad(lambda m: loss_fn(m, batch, None)[0])(probe)
+    jax.effects_barrier()
+    return counter.vjp + counter.jvp

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 
-import equinox as eqx
 import jax
 import numpy as np
 import optax
 
-from _common import settings, table, write
+from _common import backward_nfe, settings, table, write
 from odeflow import data, nn
 from odeflow import fitting as T
 
@@ -56,19 +55,10 @@ def run(name, model_name, seed, cfg):
     return dict(dataset=name, model=model_name, seed=seed, params=nn.parameter_count(model),
                 test_accuracy=test["test_accuracy"], test_nfe=test["test_nfe"],
                 nfe_forward=float(np.mean(r.history["nfe_forward"][last])),
-                nfe_backward=backward_nfe(r.model, d, cfg["batch"]),
+                nfe_backward=backward_nfe(r.model, T.classification_loss(),
+                                          {"x": d["x"][:cfg["batch"]], "y": d["y"][:cfg["batch"]]}),
                 train_s=wall, ms_per_step=1e3 * float(np.median(np.diff(r.history["time"]))),
                 steps=steps, first_nfe=r.history["nfe_forward"][0])
-
-
-def backward_nfe(model, d, batch):
-    """Vector-field products in the backward pass of one minibatch gradient."""
-    counter = nn.EvaluationCounter()
-    probe = T.map_blocks(model, lambda b: nn.counted(b, counter))
-    batch = {"x": d["x"][:batch], "y": d["y"][:batch]}
-    eqx.filter_grad(lambda m: T.classification_loss()(m, batch, None)[0])(probe)
-    jax.effects_barrier()
-    return counter.vjp + counter.jvp
 
 
 def main(argv=None):

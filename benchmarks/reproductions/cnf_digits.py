@@ -92,7 +92,11 @@ def train_flow(cfg, seed, pixels, standardisation, val, test):
         x = ((p + jax.random.uniform(noise, p.shape, p.dtype)) / LEVELS - mean) / std
         return model.loss(x, key=probes)
 
-    nll = eqx.filter_jit(lambda m, x: (lambda lp, st: (-jnp.mean(lp), st.nfe))(*m.log_prob(x, trace="exact")))
+    @eqx.filter_jit
+    def nll(model, x):  # mean NLL with the exact trace, and the NFE it took
+        logp, stats = model.log_prob(x, trace="exact")
+        return -jnp.mean(logp), stats.nfe
+
     val_x = jnp.asarray(val, jnp.float32)
     start = time.perf_counter()
     r = fitting.fit(cnf, loss, {"pixels": jnp.asarray(pixels, jnp.float32)}, optimizer=optax.adam(cfg["lr"]),

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from _common import settings, table, write
+from _common import backward_nfe, settings, table, write
 from odeflow import data, nn
 from odeflow import fitting as T
 
@@ -116,17 +116,6 @@ def accuracy(model, x, y):
     return jnp.mean(jnp.argmax(logits, -1) == y), nfe
 
 
-def backward_nfe(model, batch):
-    """Vector-field products of one gradient, counted on the host."""
-    if not isinstance(model.body, nn.ODEBlock):
-        return None
-    counter = nn.EvaluationCounter()
-    probe = T.map_blocks(model, lambda b: nn.counted(b, counter))
-    eqx.filter_grad(lambda m: loss_fn(m, batch, None)[0])(probe)
-    jax.effects_barrier()
-    return counter.vjp + counter.jvp
-
-
 def run(dataset, name, make, seed, d, cfg):
     model = make(jax.random.key(seed))
     steps = cfg["steps"][dataset]
@@ -141,7 +130,8 @@ def run(dataset, name, make, seed, d, cfg):
     return dict(dataset=dataset, model=name, seed=seed, params=nn.parameter_count(model),
                 test_accuracy=float(test),
                 test_nfe=int(test_nfe), nfe_forward_last=r.history["nfe_forward"][-1],
-                nfe_backward=backward_nfe(r.model, batch), train_s=wall,
+                nfe_backward=(backward_nfe(r.model, loss_fn, batch)
+                              if isinstance(r.model.body, nn.ODEBlock) else None), train_s=wall,
                 ms_per_step=1e3 * float(np.median(np.diff(r.history["time"]))))
 
 

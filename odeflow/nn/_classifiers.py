@@ -72,16 +72,15 @@ def same_convolution(conv: eqx.nn.Conv, x: Array) -> Array:
         raise ValueError(f"same_convolution expects a batch (batch, {conv.in_channels}, ...) with {n} "
                          f"spatial axes, got shape {x.shape}")
     spatial = x.shape[2:]
-    out_channels, in_channels = conv.weight.shape[:2]
     last = jnp.moveaxis(x, 1, -1)
-    padded = jnp.pad(last, [(0, 0)] + [(1, 1)] * len(spatial) + [(0, 0)])
-    shifted = [padded[(slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))]
-               for offset in itertools.product(range(3), repeat=len(spatial))]
+    padded = jnp.pad(last, [(0, 0)] + [(1, 1)] * n + [(0, 0)])
+    shifted = [padded[(slice(None),) + tuple(slice(o, o + size) for o, size in zip(offset, spatial))]
+               for offset in itertools.product(range(3), repeat=n)]
     patches = jnp.stack(shifted, axis=-1)  # (batch, *spatial, channels, kernel offsets)
-    kernel = jnp.moveaxis(conv.weight.reshape(out_channels, in_channels, -1), 0, -1)
+    kernel = jnp.moveaxis(conv.weight.reshape(conv.out_channels, conv.in_channels, -1), 0, -1)
     out = jnp.einsum("b...ck,cko->b...o", patches, kernel)
     if conv.bias is not None:
-        out = out + conv.bias.reshape(out_channels)
+        out = out + conv.bias.reshape(conv.out_channels)
     return jnp.moveaxis(out, -1, 1)
 
 
