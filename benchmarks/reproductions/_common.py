@@ -16,9 +16,10 @@ def settings(doc, full, quick, argv=None):
     return _settings(doc, full, quick, argv, RESULTS / "reproductions")
 
 
-def backward_nfe(model, loss_fn, batch):
+def backward_nfe(model, loss_fn, batch, key=None):
     """Vector-field products in the backward pass of one gradient of
-    `loss_fn(model, batch, None)`, counted on the host in every ODE block."""
+    `loss_fn(model, batch, key)`, counted on the host in every ODE block (`key`
+    for losses that sample, such as a latent ODE's ELBO)."""
     import equinox as eqx
     import jax
 
@@ -26,6 +27,6 @@ def backward_nfe(model, loss_fn, batch):
 
     counter = nn.EvaluationCounter()
     probe = fitting.map_blocks(model, lambda b: nn.counted(b, counter))
-    eqx.filter_grad(lambda m: loss_fn(m, batch, None)[0])(probe)
+    eqx.filter_grad(lambda m: loss_fn(m, batch, key)[0])(probe)
     jax.effects_barrier()
     return counter.vjp + counter.jvp

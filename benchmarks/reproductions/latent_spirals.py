@@ -60,12 +60,12 @@ def run(kind, n_obs, seed, cfg):
     rmse = lambda n: float(jnp.sqrt(jnp.mean((pred[:, :n] - st.future[:, :n]) ** 2)))
     half = st.future.shape[1] // 2
     batch = {"values": s.observed[train[:100]], "mask": mask[train[:100]]}
-    keyed = lambda m, b, _: loss_fn(m, b, jax.random.key(0))  # one sample of z0
     return dict(model=kind, observed=n_obs, seed=seed, params=nn.parameter_count(model),
                 extrapolation_rmse=rmse(None), extrapolation_rmse_first_half=rmse(half),
                 reconstruction_rmse=reconstruction_rmse(r.model, st, mt),
                 train_s=wall, nfe_forward=float(np.mean(r.history["nfe_forward"][-100:])),
-                nfe_backward=backward_nfe(r.model, keyed, batch) if kind == "latent ODE" else 0)
+                nfe_backward=backward_nfe(r.model, loss_fn, batch, key=jax.random.key(0))
+                if kind == "latent ODE" else 0)
 
 
 def main(argv=None):
