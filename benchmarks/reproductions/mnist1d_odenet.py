@@ -3,17 +3,18 @@ ResNet (Chen et al. 2018, table 1's claim, on MNIST-1D; Greydanus 2020), and the
 three on scikit-learn's digits.
 
 MNIST-1D's standard split (the generator's 4,000 training and 1,000 test signals).
-Three networks with the same stem and the same end:
+Three networks with the same stem and the same end, `odeflow.nn`'s classifiers of kind
+"strided":
 
-- **CNN**, the MNIST-1D reference size (the MNIST-1D repository's `ConvBase`): three convolutions
+- **CNN** (`nn.CNN`), the MNIST-1D reference size (the MNIST-1D repository's `ConvBase`): three convolutions
   of 25 channels (width 5 stride 2, width 3 stride 2, width 3 stride 2; ReLU) and a
   linear map of the flattened 25 x 5 features to the logits: 5,210 parameters.
-- **ODE-Net**: the CNN at 18 channels with one ODE block after its first convolution,
+- **ODE-Net** (`nn.ODENet`): the CNN at 18 channels with one ODE block after its first convolution,
   dh/dt = f(t, h) with f two 3-wide convolutions with the time as an extra channel
   (`odeflow.nn.ConvField`), Tsit5 at rtol 1e-3, atol 1e-4, gradients by checkpointed
   backpropagation: 5,086 parameters, no more than the CNN.
-- **ResNet**: the ODE-Net with the ODE block replaced by six residual blocks
-  h + f_k(t_k, h) of the same form, each with its own weights: 15,526 parameters
+- **ResNet** (`nn.ResNet`): the ODE-Net with the ODE block replaced by six residual blocks
+  h + f_k(0, h) of the same form, each with its own weights: 15,526 parameters
   (the ODE-Net has a third of them).
 
 On digits (8x8, `odeflow.data.digits()`'s 80 / 20 split) the same three in 2-D: 3x3
@@ -38,9 +39,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import odeflow
 from _common import backward_nfe, settings, table, write
-from odeflow import data, nn
-from odeflow import fitting as T
+from odeflow import data, fitting, nn
+
 
 FULL = dict(datasets=["mnist1d", "digits"], seeds=[0, 1, 2], steps={"mnist1d": 4000, "digits": 2000},
             batch=100, lr=1e-2, cnn_width={"mnist1d": 25, "digits": 25}, width={"mnist1d": 18, "digits": 16},
@@ -50,80 +52,37 @@ QUICK = dict(datasets=["mnist1d", "digits"], seeds=[0], steps={"mnist1d": 3, "di
              atol=1e-3, samples=500, limit=200)
 
 
-def _conv(dims, c_in, c_out, width, stride, key):
-    return eqx.nn.Conv(dims, c_in, c_out, width, stride=stride, padding=1, key=key)
-
-
-class Net(eqx.Module):
-    """First convolution, a body on its features (none, an ODE block, or residual
-    blocks), two more stride-2 convolutions, a linear map of the flattened features.
-    `solve(x)` returns logits and the body's NFE. `first`: (width, stride) of the first
-    convolution; `flat`: the number of positions left after the last one."""
-
-    first: eqx.nn.Conv1d
-    body: nn.ODEBlock | tuple | None
-    second: eqx.nn.Conv1d
-    third: eqx.nn.Conv1d
-    linear: eqx.nn.Linear
-
-    def __init__(self, channels, body, dims, first, flat, *, key):
-        k = jax.random.split(key, 5)
-        self.first = _conv(dims, 1, channels, *first, k[0])
-        self.second, self.third = (_conv(dims, channels, channels, 3, 2, k[1]),
-                                   _conv(dims, channels, channels, 3, 2, k[2]))
-        self.body = body(channels, k[3])
-        self.linear = eqx.nn.Linear(flat * channels, 10, key=k[4])
-
-    def solve(self, x):
-        h = jax.nn.relu(jax.vmap(self.first)(x))
-        nfe = jnp.zeros((), jnp.int32)
-        if isinstance(self.body, nn.ODEBlock):
-            h, stats = self.body.solve(h)
-            nfe = stats.nfe
-        elif self.body is not None:
-            for k, field in enumerate(self.body):
-                h = h + field(k / len(self.body), h)
-            nfe = jnp.asarray(len(self.body), jnp.int32)
-        end = lambda hi: self.linear(jax.nn.relu(self.third(jax.nn.relu(self.second(hi)))).reshape(-1))
-        return jax.vmap(end)(h), nfe
-
-
-# per dataset: spatial dimensions, the first convolution (width, stride), positions left
-SHAPES = {"mnist1d": (1, (5, 2), 5), "digits": (2, (3, 2), 1)}
+SHAPES = {"mnist1d": (1, 40), "digits": (1, 8, 8)}  # one channel per signal or image
 
 
 def models(cfg, dataset):
-    dims, first, flat = SHAPES[dataset]
-    ode = lambda c, key: nn.ODEBlock(nn.ConvField(c, dims, key=key), solver="tsit5", rtol=cfg["rtol"],
-                                     atol=cfg["atol"])
-    residual = lambda c, key: tuple(nn.ConvField(c, dims, key=k) for k in jax.random.split(key, cfg["depth"]))
-    net = lambda width, body: lambda key: Net(width, body, dims, first, flat, key=key)
+    """The three networks, each a function of a key: `odeflow.nn`'s classifiers of
+    kind "strided" (the MNIST-1D reference CNN's layers around the body)."""
+    shape = SHAPES[dataset]
+    width, depth = cfg["width"][dataset], cfg["depth"]
     cnn = "CNN (reference)" if dataset == "mnist1d" else "CNN"
-    return {cnn: net(cfg["cnn_width"][dataset], lambda c, k: None),
-            "ODE-Net": net(cfg["width"][dataset], ode),
-            f"ResNet ({cfg['depth']} blocks)": net(cfg["width"][dataset], residual)}
-
-
-def loss_fn(model, batch, key):
-    logits, nfe = model.solve(batch["x"])
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
-    return ce, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["y"]), "nfe": nfe}
+    return {cnn: lambda key: nn.CNN(shape, 10, width=cfg["cnn_width"][dataset], key=key),
+            "ODE-Net": lambda key: nn.ODENet(shape, 10, kind="strided", width=width, solver="tsit5",
+                                             rtol=cfg["rtol"], atol=cfg["atol"], key=key),
+            f"ResNet ({depth} blocks)": lambda key: nn.ResNet(shape, 10, kind="strided", width=width,
+                                                               depth=depth, key=key)}
 
 
 @eqx.filter_jit
 def accuracy(model, x, y):
-    logits, nfe = model.solve(x)
-    return jnp.mean(jnp.argmax(logits, -1) == y), nfe
+    logits, stats = model.solve(x)
+    return jnp.mean(jnp.argmax(logits, -1) == y), stats.nfe
 
 
 def run(dataset, name, make, seed, d, cfg):
+    loss_fn = fitting.classification_loss()
     model = make(jax.random.key(seed))
     steps = cfg["steps"][dataset]
     schedule = optax.cosine_decay_schedule(cfg["lr"], steps)
     start = time.perf_counter()
-    r = T.fit(model, loss_fn, {"x": d["x"], "y": d["y"]}, optimizer=optax.adam(schedule),
-              steps=steps, batch_size=cfg["batch"], key=jax.random.key(1000 + seed), log_every=500,
-              progress=lambda line: print(f"  {dataset} {name} seed {seed}: {line}", flush=True))
+    r = odeflow.fit(model, loss_fn, {"x": d["x"], "y": d["y"]}, optimizer=optax.adam(schedule),
+                    steps=steps, batch_size=cfg["batch"], key=jax.random.key(1000 + seed), log_every=500,
+                    progress=lambda line: print(f"  {dataset} {name} seed {seed}: {line}", flush=True))
     wall = time.perf_counter() - start
     test, test_nfe = accuracy(r.model, jnp.asarray(d["x_test"]), jnp.asarray(d["y_test"]))
     batch = {"x": jnp.asarray(d["x"][: cfg["batch"]]), "y": jnp.asarray(d["y"][: cfg["batch"]])}
@@ -131,7 +90,7 @@ def run(dataset, name, make, seed, d, cfg):
                 test_accuracy=float(test),
                 test_nfe=int(test_nfe), nfe_forward_last=r.history["nfe_forward"][-1],
                 nfe_backward=(backward_nfe(r.model, loss_fn, batch)
-                              if isinstance(r.model.body, nn.ODEBlock) else None), train_s=wall,
+                              if isinstance(r.model, nn.ODENet) else None), train_s=wall,
                 ms_per_step=1e3 * float(np.median(np.diff(r.history["time"]))))
 
 
@@ -165,7 +124,7 @@ def main(argv=None):
                 print(rows[-1], flush=True)
     steps = ", ".join(f"{d} {n}" for d, n in cfg["steps"].items())
     md = (f"MNIST-1D (standard split, 4,000 / 1,000) and digits (80 / 20 split), Adam steps of "
-          f"{cfg['batch']} ({steps}), {len(cfg['seeds'])} seeds\n\n" + table(
+          f"{cfg['batch']} ({steps}), {len(cfg['seeds'])} seed{'s' * (len(cfg['seeds']) != 1)}\n\n" + table(
               ["data", "model", "parameters", "test accuracy % (mean ± sd)", "min / max", "test NFE",
                "backward NFE", "ms / step"], summary(rows)))
     write(out, "mnist1d_odenet", quick, cfg, rows, md)

@@ -1,6 +1,6 @@
 """Neural ODE models as equinox modules on diffrax: `ODEBlock` with every gradient
 method (`GRADIENTS`), `AugmentedODEBlock` and `ChangeDimension`; classifiers
-`ODENet`, `ResNet` and `RKNet`; the `LatentODE` and its `RNNBaseline`; the continuous normalising flow `CNF`; the kinetic and Jacobian penalties
+`ODENet`, `ResNet` and `RKNet`, and the `CNN` baseline; the `LatentODE` and its `RNNBaseline`; the continuous normalising flow `CNF`; the kinetic and Jacobian penalties
 (`solve_penalised`); `MultipleShooting` for long trajectories; and `gradient_check`
 to compare the gradient methods."""
 
@@ -8,6 +8,7 @@ from ._augmented import AugmentedODEBlock, ChangeDimension
 from ._block import ODEBlock
 from ._cnf import CNF
 from ._classifiers import (
+    CNN,
     AbstractClassifier,
     ConvField,
     MLPField,
@@ -28,6 +29,7 @@ __all__ = [
     "AbstractClassifier",
     "AugmentedODEBlock",
     "CNF",
+    "CNN",
     "ChangeDimension",
     "ConvField",
     "EvaluationCounter",

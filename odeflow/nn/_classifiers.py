@@ -2,8 +2,15 @@
 (Chen et al. 2018, section 3): `ODENet` (one adaptive ODE block), `ResNet` (a stack
 of residual blocks) and `RKNet` (the ODE block discretised by a fixed-step
 Runge-Kutta method and backpropagated through). Each is a downsampling stem, the
-body, and a head; `kind="mlp"` works on flattened inputs, `kind="conv"` on images
-`(channels, height, width)` or signals `(channels, length)`.
+body, and a head; `kind="mlp"` works on flattened inputs, `kind="conv"` and
+`kind="strided"` on images `(channels, height, width)` or signals `(channels, length)`:
+
+- `"conv"`: a 3-wide convolution, ReLU and a stride-2 convolution before the body; a
+  global mean over the positions and a linear map after it (the paper's ODE-Net).
+- `"strided"`: the MNIST-1D reference CNN (Greydanus 2020) with the body after its
+  first layer: a stride-2 convolution (5 wide on signals, 3x3 on images) and ReLU
+  before the body; two 3-wide stride-2 convolutions with ReLU and a linear map of the
+  flattened features after it. `CNN` is this network without a body.
 
 The whole minibatch is one ODE state, so the adaptive solver takes one step size
 for all of it (as torchdiffeq's ODE-Net does); NFE is per minibatch.
@@ -26,7 +33,7 @@ from ..solvers import SolverStats
 from ._block import ODEBlock
 from ._penalties import Penalties, solve_penalised
 
-KINDS = ("mlp", "conv")
+KINDS = ("mlp", "conv", "strided")
 
 
 class MLPField(eqx.Module):
@@ -107,10 +114,32 @@ class ConvField(eqx.Module):
         return same_convolution(self.conv2, with_time(hidden))
 
 
+def _strided_conv(in_shape, c_in, c_out, kernel, key):
+    return eqx.nn.Conv(len(in_shape) - 1, c_in, c_out, kernel, stride=2, padding=1, key=key)
+
+
+def _first_kernel(in_shape):
+    """The strided stem's kernel: 5 wide on signals (MNIST-1D's CNN), 3x3 on images."""
+    return 5 if len(in_shape) == 2 else 3
+
+
+def _strided_positions(in_shape) -> int:
+    """Positions left after the strided stem and the head's two stride-2 convolutions."""
+    count = 1
+    for size in in_shape[1:]:
+        for kernel in (_first_kernel(in_shape), 3, 3):
+            size = (size + 2 - kernel) // 2 + 1
+        if size < 1:
+            raise ValueError(f"kind='strided' needs each spatial size to survive three stride-2 "
+                             f"convolutions, got in_shape {tuple(in_shape)}; use kind='conv'")
+        count *= size
+    return count
+
+
 class _Stem(eqx.Module):
     """Downsampling: MLP `Linear(prod(in_shape), width)` + tanh; conv: a 3-wide
     convolution to `width` channels, ReLU, and a stride-2 convolution (halves each
-    spatial size)."""
+    spatial size); strided: one stride-2 convolution and ReLU."""
 
     layers: tuple
     kind: str = eqx.field(static=True)
@@ -120,6 +149,8 @@ class _Stem(eqx.Module):
         self.kind = kind
         if kind == "mlp":
             self.layers = (eqx.nn.Linear(int(np.prod(in_shape)), width, key=k1),)
+        elif kind == "strided":
+            self.layers = (_strided_conv(in_shape, in_shape[0], width, _first_kernel(in_shape), k1),)
         else:
             n = len(in_shape) - 1
             self.layers = (eqx.nn.Conv(n, in_shape[0], width, 3, padding=1, key=k1),
@@ -128,23 +159,36 @@ class _Stem(eqx.Module):
     def __call__(self, x):
         if self.kind == "mlp":
             return jnp.tanh(self.layers[0](x.reshape(-1)))
+        if self.kind == "strided":
+            return jax.nn.relu(self.layers[0](x))
         return self.layers[1](jax.nn.relu(self.layers[0](x)))
 
 
 class _Head(eqx.Module):
-    """Global mean over the spatial axes (conv) and a linear map to the logits."""
+    """conv: global mean over the spatial axes and a linear map to the logits;
+    strided: two stride-2 convolutions with ReLU and a linear map of the flattened
+    features; mlp: a linear map."""
 
+    convs: tuple
     linear: eqx.nn.Linear
     kind: str = eqx.field(static=True)
 
-    def __init__(self, kind, width, n_classes, *, key):
+    def __init__(self, kind, in_shape, width, n_classes, *, key):
         self.kind = kind
-        self.linear = eqx.nn.Linear(width, n_classes, key=key)
+        if kind == "strided":
+            k1, k2, key = jax.random.split(key, 3)
+            self.convs = (_strided_conv(in_shape, width, width, 3, k1), _strided_conv(in_shape, width, width, 3, k2))
+            self.linear = eqx.nn.Linear(_strided_positions(in_shape) * width, n_classes, key=key)
+        else:
+            self.convs = ()
+            self.linear = eqx.nn.Linear(width, n_classes, key=key)
 
     def __call__(self, h):
+        for conv in self.convs:
+            h = jax.nn.relu(conv(h))
         if self.kind == "conv":
             h = h.reshape(h.shape[0], -1).mean(axis=1)
-        return self.linear(h)
+        return self.linear(h.reshape(-1))
 
 
 def _check(kind, in_shape, n_classes, width):
@@ -153,9 +197,11 @@ def _check(kind, in_shape, n_classes, width):
     check_positive_int(n_classes, "n_classes")
     check_positive_int(width, "width")
     in_shape = tuple(int(s) for s in in_shape)
-    if kind == "conv" and len(in_shape) not in (2, 3):
-        raise ValueError(f"kind='conv' needs in_shape (channels, length) or (channels, height, "
+    if kind != "mlp" and len(in_shape) not in (2, 3):
+        raise ValueError(f"kind={kind!r} needs in_shape (channels, length) or (channels, height, "
                          f"width), got {in_shape}; use kind='mlp' for flat inputs")
+    if kind == "strided":
+        _strided_positions(in_shape)
     return in_shape
 
 
@@ -212,7 +258,7 @@ def _ode_parts(kind, in_shape, n_classes, width, hidden, key, block_options):
     k1, k2, k3 = jax.random.split(key, 3)
     stem = _Stem(kind, in_shape, width, key=k1)
     block = ODEBlock(_field(kind, in_shape, width, hidden, k2), **block_options)
-    return in_shape, stem, block, _Head(kind, width, n_classes, key=k3)
+    return in_shape, stem, block, _Head(kind, in_shape, width, n_classes, key=k3)
 
 
 class ODENet(AbstractODENet):
@@ -275,13 +321,38 @@ class ResNet(AbstractClassifier):
         self.stem = _Stem(kind, self.in_shape, width, key=k1)
         self.blocks = tuple(_Residual(_field(kind, self.in_shape, width, hidden, k))
                             for k in jax.random.split(k2, depth))
-        self.head = _Head(kind, width, n_classes, key=k3)
+        self.head = _Head(kind, self.in_shape, width, n_classes, key=k3)
 
     def _body(self, h):
         for block in self.blocks:
             h = block(h)
         n = len(self.blocks)
         return h, SolverStats.make(nfe=n, num_steps=n, num_accepted=n)
+
+
+class CNN(AbstractClassifier):
+    """Stem and head with no body: with `kind="strided"` (the default) the MNIST-1D
+    reference CNN (Greydanus 2020; 5,210 parameters at `width=25` on MNIST-1D's
+    `(1, 40)` signals), the baseline for `ODENet(kind="strided")` and
+    `ResNet(kind="strided")`; with `kind="conv"` the ODE-Net's stem and head alone.
+    Its stats count no evaluations."""
+
+    stem: _Stem
+    head: _Head
+    in_shape: tuple = eqx.field(static=True)
+
+    def __init__(self, in_shape: Sequence[int], n_classes: int, *, key: PRNGKeyArray,
+                 kind: str = "strided", width: int = 25):
+        if kind == "mlp":
+            raise ValueError("CNN is convolutional: use kind='strided' or kind='conv' (for a "
+                             "network on flat inputs, use ResNet(kind='mlp') or an eqx.nn.MLP)")
+        self.in_shape = _check(kind, in_shape, n_classes, width)
+        k1, _, k3 = jax.random.split(key, 3)
+        self.stem = _Stem(kind, self.in_shape, width, key=k1)
+        self.head = _Head(kind, self.in_shape, width, n_classes, key=k3)
+
+    def _body(self, h):
+        return h, SolverStats.make(nfe=0, num_steps=0, num_accepted=0)
 
 
 def parameter_count(model) -> int:

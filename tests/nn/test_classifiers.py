@@ -43,6 +43,31 @@ def test_bodies_and_parameters():
     assert nn.parameter_count(res) - nn.parameter_count(ode) == 5 * field
 
 
+def test_strided_kind_has_the_mnist1d_reference_sizes():
+    """kind="strided" is the MNIST-1D reference CNN (Greydanus 2020) around the body:
+    25 channels make 5,210 parameters on (1, 40) signals; with an ODE block of 18
+    channels 5,086, and six residual blocks 15,526; on 8x8 images 11,810 / 9,898 / 34,538."""
+    key = jax.random.key(0)
+    for shape, sizes in (((1, 40), (5210, 5086, 15526)), ((1, 8, 8), (11810, 9898, 34538))):
+        width = 18 if len(shape) == 2 else 16
+        models = (nn.CNN(shape, 10, width=25, key=key), nn.ODENet(shape, 10, kind="strided", width=width, key=key),
+                  nn.ResNet(shape, 10, kind="strided", width=width, key=key))
+        assert tuple(nn.parameter_count(m) for m in models) == sizes
+
+
+def test_cnn_is_its_convolutions_in_order():
+    model = nn.CNN((1, 40), 10, width=6, key=jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (3, 1, 40))
+    logits, stats = eqx.filter_jit(lambda m, x: m.solve(x))(model, x)
+    (first,), (second, third) = model.stem.layers, model.head.convs
+    by_hand = jax.vmap(lambda xi: model.head.linear(jax.nn.relu(third(jax.nn.relu(second(
+        jax.nn.relu(first(xi)))))).reshape(-1)))(x)
+    np.testing.assert_allclose(logits, by_hand, rtol=1e-5, atol=1e-6)
+    assert int(stats.nfe) == 0 and first.kernel_size == (5,) and first.stride == (2,)
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    assert all(np.isfinite(float(jnp.linalg.norm(g))) for g in jax.tree.leaves(grads))
+
+
 def test_rknet_equals_hand_rk4():
     model = _model(nn.RKNet, "mlp", steps=2)
     x = jax.random.normal(jax.random.key(2), (4, 1, 8, 8))
@@ -69,6 +94,10 @@ def test_bad_inputs():
         nn.ODENet((4,), 3, key=jax.random.key(0), kind="conv")
     with pytest.raises(ValueError, match="depth"):
         nn.ResNet((4,), 3, key=jax.random.key(0), depth=0)
+    with pytest.raises(ValueError, match="kind='strided' or kind='conv'"):
+        nn.CNN((1, 40), 3, key=jax.random.key(0), kind="mlp")
+    with pytest.raises(ValueError, match="three stride-2 convolutions.*kind='conv'"):
+        nn.ODENet((1, 2), 3, key=jax.random.key(0), kind="strided")
 
 
 def test_penalties_on_a_linear_field():
