@@ -1,8 +1,9 @@
 """Neural ODE models as equinox modules on diffrax: `ODEBlock` with every gradient
 method (`GRADIENTS`), `AugmentedODEBlock` and `ChangeDimension`; classifiers
-`ODENet`, `ResNet` and `RKNet`, and the `CNN` baseline; the `LatentODE` and its `RNNBaseline`; the continuous normalising flow `CNF`; the kinetic and Jacobian penalties
-(`solve_penalised`); `MultipleShooting` for long trajectories; and `gradient_check`
-to compare the gradient methods."""
+`ODENet`, `ResNet` and `RKNet`, and the `CNN` baseline; the `LatentODE` and its
+`RNNBaseline`; the continuous normalising flow `CNF`; the kinetic and Jacobian
+penalties (`solve_penalised`); `MultipleShooting` for long trajectories; and
+`gradient_check` to compare the gradient methods."""
 
 from ._augmented import AugmentedODEBlock, ChangeDimension
 from ._block import ODEBlock

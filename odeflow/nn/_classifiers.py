@@ -177,7 +177,7 @@ class _Head(eqx.Module):
         self.kind = kind
         if kind == "strided":
             k1, k2, key = jax.random.split(key, 3)
-            self.convs = (_strided_conv(in_shape, width, width, 3, k1), _strided_conv(in_shape, width, width, 3, k2))
+            self.convs = tuple(_strided_conv(in_shape, width, width, 3, k) for k in (k1, k2))
             self.linear = eqx.nn.Linear(_strided_positions(in_shape) * width, n_classes, key=key)
         else:
             self.convs = ()

@@ -50,7 +50,8 @@ def test_strided_kind_has_the_mnist1d_reference_sizes():
     key = jax.random.key(0)
     for shape, sizes in (((1, 40), (5210, 5086, 15526)), ((1, 8, 8), (11810, 9898, 34538))):
         width = 18 if len(shape) == 2 else 16
-        models = (nn.CNN(shape, 10, width=25, key=key), nn.ODENet(shape, 10, kind="strided", width=width, key=key),
+        models = (nn.CNN(shape, 10, width=25, key=key),
+                  nn.ODENet(shape, 10, kind="strided", width=width, key=key),
                   nn.ResNet(shape, 10, kind="strided", width=width, key=key))
         assert tuple(nn.parameter_count(m) for m in models) == sizes
 
