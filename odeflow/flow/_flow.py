@@ -46,9 +46,9 @@ from ._result import (
     MAX_STEPS_REACHED,
     TARGET_REACHED,
     FlowResult,
-    clean_history,
     finite_initial_loss,
 )
+from ._tracking import track_loss
 
 
 def split_params(params):
@@ -94,7 +94,10 @@ def gradient_flow(
       with status `max_steps_reached`).
     - `dt0`: fixed step for solvers without error estimate (`"euler"`: the
       learning rate), or the first step of adaptive ones.
-    - `history`: record the loss after every accepted step.
+    - `history`: record the loss after every accepted step. The run follows the
+      loss in its step-size controller, at each step's new state, where the step has
+      just evaluated the gradient: the history and the target test cost no forward
+      pass of their own.
     - `curvature`: the Jacobian implicit and Rosenbrock solvers use:
       `odeflow.flow.Hessian()` (exact, -∇²L by automatic differentiation) or
       `GaussNewton()` (-G, the generalised Gauss-Newton matrix; positive
@@ -113,7 +116,7 @@ def gradient_flow(
       `target_loss`.
     - `descent_check`: adaptive solvers and pseudo-transient continuation reject a
       step that increases the loss (the exact flow never does; a Newton-type step
-      can head for a saddle or a maximum); costs one loss evaluation per step (the
+      can head for a saddle or a maximum); it reads the loss the run follows (the
       accepted loss is carried).
 
     The default `solver="auto"` depends on what is asked. With a `target_loss` it
@@ -229,20 +232,20 @@ def default_flow_solver() -> AutoSwitch:
 
 
 def _controller(loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target, p0,
-                descent):
-    """`(controller or None, forward evaluations per step, initial ones)`: error
-    control in output or loss space, a tolerance schedule and the descent check
-    wrap the solver's PID controller; pseudo-transient continuation's controller
-    gets the loss for its descent check; solvers that step by another rule
-    (constant steps) keep theirs."""
-    default = default_controller(solver, rtol, atol, None, dt0=1.0)
+                descent, dt0):
+    """`(controller, its forward evaluations per step, initial ones)`: error control
+    in output or loss space, a tolerance schedule and the descent check wrap the
+    solver's PID controller; pseudo-transient continuation's controller gets the
+    loss for its descent check; other solvers keep their default (e.g. constant
+    steps)."""
+    default = default_controller(solver, rtol, atol, None, dt0)
     if isinstance(default, SERController) and descent:
         return dataclasses.replace(default, loss=loss), 1, 1
     if not isinstance(default, dfx.PIDController):
-        return None, 0, 0
+        return default, 0, 0
     space = error_space.space(loss_fn, loss, static)
     if space is None and rtol_final is None and not descent:
-        return None, 0, 0
+        return default, 0, 0
     schedule = None
     if rtol_final is not None:
         schedule = (jnp.log(loss(p0)), jnp.log(target), jnp.log(rtol / rtol_final))
@@ -260,7 +263,10 @@ def _gradient_flow(
     trainable, static = split_params(params)
     loss = lambda p: loss_fn(eqx.combine(p, static))
     grad = jax.grad(loss)
-    trainable = finite_initial_loss(loss(trainable), trainable, throw)
+    loss0 = loss(trainable)
+    trainable = finite_initial_loss(loss0, trainable, throw)
+    if target_loss is not None:  # a start below the target takes no step
+        t1 = jnp.where(loss0 < target_loss, 0.0, t1)
 
     def vector_field(t, p, args):
         return negated(grad(p))
@@ -269,14 +275,12 @@ def _gradient_flow(
 
     controller, per_step, initial = _controller(
         loss_fn, loss, static, solver, rtol, atol, error_space, rtol_final, target_loss, trainable,
-        descent_check,
+        descent_check, dt0,
     )
-    event = None
-    if target_loss is not None:
-        event = dfx.Event(lambda t, y, args, **kw: loss(y) < target_loss)
-    subs = [dfx.SubSaveAt(t1=True)]
-    if history:
-        subs.append(dfx.SubSaveAt(t0=True, steps=True, fn=lambda t, y, args: loss(y)))
+    # the controller follows the loss at each step's candidate state, where the step
+    # has just evaluated the gradient: the target test and the history cost no
+    # forward pass of their own
+    controller = track_loss(controller, loss, target_loss, max_steps + 1 if history else 0)
     sol = solve(
         vector_field,
         trainable,
@@ -286,29 +290,30 @@ def _gradient_flow(
         rtol=rtol,
         atol=atol,
         dt0=dt0,
-        saveat=dfx.SaveAt(subs=subs),
+        saveat=dfx.SaveAt(t1=True, controller_state=True),
         max_steps=max_steps,
         throw=throw,
-        event=event,
         linearize=linearize,
         controller=controller,
     )
-    final = jax.tree.map(lambda x: x[-1], sol.ys[0])
-    final_loss = loss(final)
-    hit = False if event is None else sol.event_mask
-    status = _status(sol.result, hit, final_loss)
-    loss_evals = 2 + (0 if event is None else sol.stats.num_steps + 1)  # initial check, final loss, event
-    loss_evals = loss_evals + initial + per_step * sol.stats.num_steps
-    if history:
-        loss_hist, t_hist = clean_history(sol.ys[1], sol.ts[1])
-        loss_evals = loss_evals + sol.stats.num_steps + 1  # diffrax evaluates per attempt
-    else:
-        loss_hist = t_hist = jnp.full((0,), jnp.nan, final_loss.dtype)
+    record = sol.controller_state[1]
+    final = jax.tree.map(lambda x: x[-1], sol.ys)
+    hit = sol.result == dfx.RESULTS.event_occurred
+    if target_loss is not None:
+        hit = hit | (loss0 < target_loss)
+    status = _status(sol.result, hit, record.value)
+    # the initial check, and the tracking controller's at the start and at each
+    # attempt's candidate state (once compiled, those at the same state are one)
+    loss_evals = 2 + initial + (1 + per_step) * sol.stats.num_steps
     stats = eqx.tree_at(lambda s: s.num_loss_evals, sol.stats, jnp.asarray(loss_evals, jnp.int32))
+    if history:
+        loss_hist, t_hist = record.losses, record.times
+    else:
+        loss_hist = t_hist = jnp.full((0,), jnp.nan, record.value.dtype)
     return FlowResult(
         params=eqx.combine(final, static),
-        loss=final_loss,
-        t=sol.ts[0][-1],
+        loss=record.value,
+        t=sol.ts[-1],
         stats=stats,
         status=status,
         loss_history=loss_hist,

@@ -63,12 +63,6 @@ class FlowResult(eqx.Module):
         return f"the integrator failed: {dfx.RESULTS[self.result]}"
 
 
-def clean_history(values, times):
-    """Replace diffrax's `inf` padding of unused save slots by NaN."""
-    unused = ~jnp.isfinite(times)
-    return jnp.where(unused, jnp.nan, values), jnp.where(unused, jnp.nan, times)
-
-
 def finite_initial_loss(value, carry, throw: bool = True):
     """`carry`, raising at run time if the loss at the initial parameters is NaN or
     inf (NaN or inf in the data, or a bad initialisation): no run could start. With

@@ -45,6 +45,9 @@ class Solution(eqx.Module):
     - `event_mask`: which event fired (as `diffrax.Solution.event_mask`), or `None`.
     - `interpolation`: with `SaveAt(dense=True)`, the dense output over the whole
       interval (`evaluate(t)`), else `None`.
+    - `controller_state`: with `SaveAt(controller_state=True)`, the final state of
+      the step-size controller (the one given to `solve`, or the solver's default),
+      else `None`.
     """
 
     ts: Any
@@ -53,6 +56,7 @@ class Solution(eqx.Module):
     result: Result
     event_mask: Any = None
     interpolation: dfx.DenseInterpolation | None = None
+    controller_state: Any = None
 
     @property
     def success(self) -> Bool[Array, "..."]:
@@ -277,8 +281,8 @@ def solve(
         dt0,
         y0,
         args=args,
-        saveat=dfx.SaveAt(subs=saveat.subs, dense=saveat.dense, controller_state=counted,
-                          solver_state=counted),
+        saveat=dfx.SaveAt(subs=saveat.subs, dense=saveat.dense,
+                          controller_state=counted or saveat.controller_state, solver_state=counted),
         stepsize_controller=controller,
         max_steps=max_steps,
         throw=throw,
@@ -286,8 +290,11 @@ def solve(
         adjoint=adjoint,
     )
     stats = _stats(sol, solver, initial if counted else None)
+    controller_state = None
+    if saveat.controller_state:  # the given controller's, inside the counting wrapper's
+        controller_state = sol.controller_state[0] if counted else sol.controller_state
     return Solution(sol.ts, sol.ys, stats, Result.of(sol.result), sol.event_mask,
-                    sol.interpolation)
+                    sol.interpolation, controller_state)
 
 
 def _stats(sol: dfx.Solution, solver, initial: Work | None) -> SolverStats:

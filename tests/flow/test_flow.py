@@ -1,3 +1,6 @@
+import dataclasses
+
+import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +10,8 @@ from scipy.linalg import expm
 
 import odeflow
 from odeflow.flow import STATUSES
+from odeflow.flow._flow import default_minimum_solver
+from odeflow.solvers import get_solver
 
 A = np.array([[3.0, 1.0], [1.0, 2.0]])
 loss = lambda p: 0.5 * p["w"] @ jnp.asarray(A) @ p["w"]
@@ -32,6 +37,46 @@ def test_stops_at_target_event():
     assert hist[-1] < 1e-4 <= hist[-2]
     w_exact = expm(-A * float(res.t)) @ np.asarray(P0["w"])
     np.testing.assert_allclose(res.params["w"], w_exact, rtol=1e-3)
+
+
+@pytest.mark.parametrize("solver", ["tsit5", "ptc-lbfgs", "auto"])
+def test_target_and_history_equal_an_event_and_saves_in_a_plain_solve(solver):
+    """The loss the flow follows in its controller (target test, history) is what a
+    diffrax.Event and SaveAt(steps=True, fn=loss) at the accepted states give: the
+    same steps, the same stopping step, the same history."""
+    task = odeflow.problems.get_task("xor")
+    p0 = task.init(jax.random.key(2))
+    kw = dict(rtol=1e-4, atol=1e-6, t1=1e4) if solver == "tsit5" else {}
+    res = odeflow.gradient_flow(task.loss, p0, solver=solver, target_loss=1e-3, **kw)
+    assert res.status_name == "target_reached"
+    tol = float(np.sqrt(np.finfo(np.float64).eps))
+    if solver == "tsit5":
+        solver_obj = solver
+        controller = odeflow.flow.FlowErrorController(dfx.PIDController(rtol=1e-4, atol=1e-6),
+                                                      loss=task.loss, descent=True)
+    else:  # pseudo-transient continuation at gradient_flow's tolerances (√ε)
+        solver_obj = default_minimum_solver(9) if solver == "auto" else get_solver(solver)
+        controller = dataclasses.replace(solver_obj.default_controller(tol, tol, None), loss=task.loss)
+    field = lambda t, p, args: jax.tree.map(jnp.negative, jax.grad(task.loss)(p))
+    tolerances = dict(rtol=1e-4, atol=1e-6) if solver == "tsit5" else dict(rtol=tol, atol=tol)
+    plain = odeflow.solve(field, p0, t0=0.0, t1=1e4 if solver == "tsit5" else 1e30, solver=solver_obj,
+                          controller=controller, max_steps=10_000, **tolerances,
+                          event=dfx.Event(lambda t, y, args, **kw: task.loss(y) < 1e-3),
+                          saveat=dfx.SaveAt(t0=True, steps=True, fn=lambda t, y, args: task.loss(y)))
+    assert int(plain.stats.num_steps) == int(res.stats.num_steps)
+    saved = np.asarray(plain.ys)[np.isfinite(np.asarray(plain.ts))]
+    history = np.asarray(res.loss_history)[~np.isnan(np.asarray(res.loss_history))]
+    np.testing.assert_allclose(history, saved, rtol=1e-12)
+    assert history[-1] < 1e-3 <= history[-2]
+    assert float(res.loss) == history[-1]
+    np.testing.assert_allclose(float(task.loss(res.params)), history[-1], rtol=1e-12)
+
+
+def test_a_start_below_the_target_takes_no_step():
+    res = odeflow.gradient_flow(loss, P0, target_loss=1e3)
+    assert res.status_name == "target_reached" and int(res.stats.num_steps) == 0
+    assert float(res.t) == 0.0 and float(res.loss) == float(loss(P0))
+    np.testing.assert_array_equal(res.params["w"], P0["w"])
 
 
 def test_euler_flow_is_gradient_descent():

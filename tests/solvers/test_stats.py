@@ -62,3 +62,21 @@ def test_outcome_prints_in_words():
                                                            dfx.RESULTS.max_steps_reached)))
     assert "successful" in str(batch(jnp.array([1, 0]))) and "max_steps_reached" in str(
         batch(jnp.array([1, 0])))
+
+
+@pytest.mark.parametrize("solver", ["tsit5", dfx.Tsit5()])
+def test_the_controller_state_comes_back_on_request(solver):
+    """`SaveAt(controller_state=True)`: the final state of the controller given to
+    `solve` (a PID controller's: the last two error ratios), without odeflow's
+    counting wrapped around it; `None` otherwise."""
+    field = lambda t, y, k: -k * y
+    kw = dict(t0=0.0, t1=1.0, dt0=1e-3, args=10.0, solver=solver, controller=dfx.PIDController(rtol=1e-6, atol=1e-8))
+    saved = odeflow.solve(field, jnp.ones(2), saveat=dfx.SaveAt(t1=True, controller_state=True), **kw)
+    plain = dfx.diffeqsolve(dfx.ODETerm(field), dfx.Tsit5(), 0.0, 1.0, 1e-3, jnp.ones(2), args=10.0,
+                            stepsize_controller=dfx.PIDController(rtol=1e-6, atol=1e-8),
+                            saveat=dfx.SaveAt(t1=True, controller_state=True))
+    ours, theirs = jax.tree.leaves(saved.controller_state), jax.tree.leaves(plain.controller_state)
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs):  # odeflow's Tsit5 rounds its error estimate its own way
+        assert float(a) == pytest.approx(float(b), rel=1e-6)
+    assert odeflow.solve(field, jnp.ones(2), **kw).controller_state is None
