@@ -70,7 +70,8 @@ def test_the_controller_state_comes_back_on_request(solver):
     `solve` (a PID controller's: the last two error ratios), without odeflow's
     counting wrapped around it; `None` otherwise."""
     field = lambda t, y, k: -k * y
-    kw = dict(t0=0.0, t1=1.0, dt0=1e-3, args=10.0, solver=solver, controller=dfx.PIDController(rtol=1e-6, atol=1e-8))
+    kw = dict(t0=0.0, t1=1.0, dt0=1e-3, args=10.0, solver=solver,
+              controller=dfx.PIDController(rtol=1e-6, atol=1e-8))
     saved = odeflow.solve(field, jnp.ones(2), saveat=dfx.SaveAt(t1=True, controller_state=True), **kw)
     plain = dfx.diffeqsolve(dfx.ODETerm(field), dfx.Tsit5(), 0.0, 1.0, 1e-3, jnp.ones(2), args=10.0,
                             stepsize_controller=dfx.PIDController(rtol=1e-6, atol=1e-8),
