@@ -21,6 +21,8 @@ import jax.numpy as jnp
 from equinox import AbstractVar
 from jaxtyping import Array, Float, Int
 
+from ..solvers._counting import AdaptiveWrapper
+
 
 class LossRecord(eqx.Module):
     """The loss at the accepted state (`value`) and, in `slots` slots, the loss and
@@ -106,26 +108,13 @@ class LossTracking(_AbstractLossTracking):
     slots: int = eqx.field(static=True, default=0)
 
 
-class AdaptiveLossTracking(_AbstractLossTracking, dfx.AbstractAdaptiveStepSizeController):
-    """Follows the loss around an adaptive controller; exposes its tolerances, which
-    diffrax hands to implicit solvers that take theirs from the controller."""
+class AdaptiveLossTracking(_AbstractLossTracking, AdaptiveWrapper):
+    """Follows the loss around an adaptive controller (exposing its tolerances)."""
 
     controller: dfx.AbstractAdaptiveStepSizeController
     loss: Callable
     target: Any = None
     slots: int = eqx.field(static=True, default=0)
-
-    @property
-    def rtol(self):
-        return self.controller.rtol
-
-    @property
-    def atol(self):
-        return self.controller.atol
-
-    @property
-    def norm(self):
-        return self.controller.norm
 
 
 def track_loss(controller, loss, target=None, slots: int = 0) -> _AbstractLossTracking:

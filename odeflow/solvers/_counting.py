@@ -11,6 +11,25 @@ from equinox import AbstractVar
 from ._protocol import StepReport, Work
 
 
+class AdaptiveWrapper(dfx.AbstractAdaptiveStepSizeController):
+    """A wrapper around an adaptive `controller` that exposes its tolerances, which
+    diffrax hands to implicit solvers that take theirs from the controller."""
+
+    controller: AbstractVar[dfx.AbstractAdaptiveStepSizeController]
+
+    @property
+    def rtol(self):
+        return self.controller.rtol
+
+    @property
+    def atol(self):
+        return self.controller.atol
+
+    @property
+    def norm(self):
+        return self.controller.norm
+
+
 class _AbstractCounting(dfx.AbstractStepSizeController):
     """Wraps `controller`; its state is `(controller's state, total Work)`. A
     `first_step` is the size of the step to start from when the solve gets
@@ -53,24 +72,12 @@ class CountingController(_AbstractCounting):
     first_step: Any = None
 
 
-class AdaptiveCountingController(_AbstractCounting, dfx.AbstractAdaptiveStepSizeController):
-    """Counts the work of a solve with an adaptive controller; exposes its tolerances,
-    which diffrax hands to implicit solvers that take theirs from the controller."""
+class AdaptiveCountingController(_AbstractCounting, AdaptiveWrapper):
+    """Counts the work of a solve with an adaptive controller (exposing its
+    tolerances)."""
 
     controller: dfx.AbstractAdaptiveStepSizeController
     first_step: Any = None
-
-    @property
-    def rtol(self):
-        return self.controller.rtol
-
-    @property
-    def atol(self):
-        return self.controller.atol
-
-    @property
-    def norm(self):
-        return self.controller.norm
 
 
 def count_work(controller: dfx.AbstractStepSizeController, first_step=None) -> _AbstractCounting:
