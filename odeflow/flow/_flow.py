@@ -265,8 +265,8 @@ def _gradient_flow(
     grad = jax.grad(loss)
     loss0 = loss(trainable)
     trainable = finite_initial_loss(loss0, trainable, throw)
-    if target_loss is not None:  # a start below the target takes no step
-        t1 = jnp.where(loss0 < target_loss, 0.0, t1)
+    started_below = False if target_loss is None else loss0 < target_loss
+    t1 = jnp.where(started_below, 0.0, t1)  # a start below the target takes no step
 
     def vector_field(t, p, args):
         return negated(grad(p))
@@ -298,9 +298,7 @@ def _gradient_flow(
     )
     record = sol.controller_state[1]
     final = jax.tree.map(lambda x: x[-1], sol.ys)
-    hit = sol.result == dfx.RESULTS.event_occurred
-    if target_loss is not None:
-        hit = hit | (loss0 < target_loss)
+    hit = (sol.result == dfx.RESULTS.event_occurred) | started_below
     status = _status(sol.result, hit, record.value)
     # the initial check, and the tracking controller's at the start and at each
     # attempt's candidate state (once compiled, those at the same state are one)
