@@ -29,7 +29,7 @@ Secant runs put the secant pseudo-transient method (`ptc-lbfgs`, the default of
 `gradient_flow` with a target above 100 parameters) beside L-BFGS, both at their
 defaults (neither has a grid, so tuned and untuned are the same) and both allowed
 20,000 steps of one gradient each, on the two digits MLPs and an MNIST-1D MLP
-40-2000-10 (102,010 parameters; full batch of 4,000 examples). They are written to
+40-2000-10 (102,010 parameters; full batch of 1,600 examples). They are written to
 <problem>/<target>/secant/ and merged likewise (marked ‡: speed-ups against the
 secant run's own L-BFGS; on MNIST-1D they are the only run).
 Writes benchmarks/results/stiff_scaling/<problem>/<target>/ (compare's JSON,
