@@ -1,8 +1,10 @@
 """Gradient methods of an ODE solve, by name.
 
-- `"checkpoint"`: backpropagation through the solver's operations with recursive
-  checkpointing (diffrax's `RecursiveCheckpointAdjoint`): exact gradients of the
-  discrete solution, memory O(log steps) checkpoints, some forward recomputation.
+- `"checkpoint"`: backpropagation through the solver's operations, each step
+  recomputed once from its stored start (`odeflow.solvers.StepCheckpointAdjoint`):
+  exact gradients of the discrete solution; the starts of the first 16 steps are
+  kept, then one in about every √max_steps (those steps are recomputed twice);
+  memory about 2√max_steps + 16 states.
 - `"backsolve"`: the continuous adjoint of Chen et al. (2018) (`BacksolveAdjoint`):
   the state is recomputed backwards in time beside the adjoint; constant memory, a
   gradient that is only as accurate as the backward solve.
@@ -24,6 +26,8 @@ import diffrax as dfx
 import jax
 from jax.flatten_util import ravel_pytree
 
+from ..solvers import StepCheckpointAdjoint
+
 
 GRADIENTS = ("checkpoint", "backsolve", "direct", "forward")
 
@@ -36,7 +40,7 @@ def check_gradient(name: str) -> None:
 def adjoint_for(name: str) -> dfx.AbstractAdjoint:
     """The diffrax adjoint that runs the solve for gradient method `name`."""
     return {
-        "checkpoint": dfx.RecursiveCheckpointAdjoint(),
+        "checkpoint": StepCheckpointAdjoint(),
         "backsolve": dfx.BacksolveAdjoint(),
         "direct": dfx.DirectAdjoint(),
         "forward": dfx.ForwardMode(),

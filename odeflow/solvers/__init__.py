@@ -29,3 +29,4 @@ from ._solve import solve as solve
 from ._stats import NOT_COUNTED as NOT_COUNTED
 from ._stats import Result as Result
 from ._stats import SolverStats as SolverStats
+from ._stepwise import StepCheckpointAdjoint as StepCheckpointAdjoint

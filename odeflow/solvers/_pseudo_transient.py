@@ -76,7 +76,8 @@ class AbstractPseudoTransient(AbstractCountedSolver):
         if isinstance(adjoint, dfx.BacksolveAdjoint):
             return ("pseudo-transient continuation follows no trajectory that a backward "
                     "solve could retrace; differentiate through its steps "
-                    "(diffrax.RecursiveCheckpointAdjoint, gradient='checkpoint') or, at "
+                    "(diffrax.RecursiveCheckpointAdjoint or odeflow.solvers.StepCheckpointAdjoint; "
+                    "gradient='checkpoint' in an ODEBlock) or, at "
                     "a steady state, with diffrax.ImplicitAdjoint()")
         return None
 

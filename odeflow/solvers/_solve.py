@@ -161,9 +161,10 @@ def check_adjoint(solver, adjoint) -> None:
 
 
 FORWARD_MODE_FIX = (
-    "forward-mode differentiation (jax.jvp, jax.jacfwd) cannot go through "
-    "diffrax.RecursiveCheckpointAdjoint, the default adjoint: solve with "
-    "adjoint=diffrax.ForwardMode() (or diffrax.DirectAdjoint(), which also supports "
+    "forward-mode differentiation (jax.jvp, jax.jacfwd) cannot go through a "
+    "reverse-mode adjoint (diffrax.RecursiveCheckpointAdjoint, the default of solve, or "
+    "odeflow.solvers.StepCheckpointAdjoint, an ODEBlock's gradient='checkpoint'): solve "
+    "with adjoint=diffrax.ForwardMode() (or diffrax.DirectAdjoint(), which also supports "
     "reverse mode; gradient='forward' or 'direct' in an ODEBlock)"
 )
 
@@ -221,7 +222,9 @@ def solve(
       back with a failing `result`.
     - `args`, `event`: passed to `diffrax.diffeqsolve`.
     - `adjoint`: a diffrax adjoint (default `diffrax.RecursiveCheckpointAdjoint()`,
-      reverse mode; `diffrax.ForwardMode()` for `jax.jvp`/`jax.jacfwd`).
+      reverse mode; `diffrax.ForwardMode()` for `jax.jvp`/`jax.jacfwd`;
+      `odeflow.solvers.StepCheckpointAdjoint()` for a faster reverse pass through
+      a solve of few steps, as in a neural ODE's block).
     - `norm`: error norm of the step-size controller (default RMS).
     - `linearize`: optional `linearize(t, y, args) -> (f(t, y, args), jvp)` with
       `jvp(v)` an exact or approximate Jacobian-vector product, used by the implicit
