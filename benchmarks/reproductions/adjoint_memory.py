@@ -6,9 +6,11 @@ so the number of steps grows with the length), on a state of 4,096 x 64 (float32
 Tsit5 at rtol 1e-5, max_steps 4,096. For t1 = T and 10 T, each gradient method runs
 in a fresh subprocess: one jitted gradient, and the process's peak resident memory
 (max RSS) is read afterwards; the baseline is a process that ran the forward
-solve only. diffrax's checkpointed backpropagation keeps O(sqrt(max_steps))
-checkpoints whatever the length, so at a fixed max_steps it should not grow
-either, and direct backpropagation preallocates for max_steps; the "sized" rows set
+solve only. Checkpointed backpropagation (`odeflow.solvers.StepCheckpointAdjoint`)
+stores the starts of the first 16 steps and then of one step in about every
+sqrt(max_steps), allocated for max_steps whatever the length, so at a fixed
+max_steps it should not grow either, and direct backpropagation preallocates for
+max_steps; the "sized" rows set
 max_steps to twice the steps the solve takes, as a user fitting it to the run would.
 
     python benchmarks/reproductions/adjoint_memory.py [--quick]
