@@ -154,6 +154,6 @@ def _solve(vector_field, h, args, block: ODEBlock, ts):
         controller=None if block.adaptive else dfx.ConstantStepSize(),
         args=args,
         max_steps=block.max_steps,
-        adjoint=adjoint_for(block.gradient),
+        adjoint=adjoint_for(block.gradient, block.batching),
     )
     return sol.ys, sol.stats

@@ -1,10 +1,10 @@
 """Gradient methods of an ODE solve, by name.
 
 - `"checkpoint"`: backpropagation through the solver's operations, each step
-  recomputed once from its stored start (`odeflow.solvers.StepCheckpointAdjoint`):
-  exact gradients of the discrete solution; the starts of the first 16 steps are
-  kept, then one in about every √max_steps (those steps are recomputed twice);
-  memory about 2√max_steps + 16 states.
+  recomputed once from its stored start (`odeflow.solvers.StepCheckpointAdjoint`;
+  per sample, diffrax's `RecursiveCheckpointAdjoint`): exact gradients of the
+  discrete solution; the starts of the first steps are kept, then one in about
+  every √max_steps (those steps are recomputed twice).
 - `"backsolve"`: the continuous adjoint of Chen et al. (2018) (`BacksolveAdjoint`):
   the state is recomputed backwards in time beside the adjoint; constant memory, a
   gradient that is only as accurate as the backward solve.
@@ -37,8 +37,13 @@ def check_gradient(name: str) -> None:
         raise ValueError(f"unknown gradient {name!r}; use one of {', '.join(GRADIENTS)}")
 
 
-def adjoint_for(name: str) -> dfx.AbstractAdjoint:
-    """The diffrax adjoint that runs the solve for gradient method `name`."""
+def adjoint_for(name: str, batching: str = "joint") -> dfx.AbstractAdjoint:
+    """The diffrax adjoint that runs the solve for gradient method `name`. Solved
+    per sample (under `vmap`), `"checkpoint"` is diffrax's recursive
+    checkpointing: `StepCheckpointAdjoint`'s stores would be selected over at every
+    vectorised step."""
+    if name == "checkpoint" and batching != "joint":
+        return dfx.RecursiveCheckpointAdjoint()
     return {
         "checkpoint": StepCheckpointAdjoint(),
         "backsolve": dfx.BacksolveAdjoint(),

@@ -14,7 +14,9 @@ in `benchmarks/README.md`). `StepCheckpointAdjoint` keeps a fixed plan instead:
 The backward pass recomputes each step once from its stored start and
 backpropagates through it; a segment past the stored steps is first recomputed
 forward from its start (so those steps run forward twice). Memory is
-`stored_steps + 2 segments` states, allocated whether or not the solve needs them.
+`stored_steps + 2 segments` states, allocated whether or not the solve needs them;
+by default `stored_steps` grows with `max_steps` as long as the stores stay small
+(`STORED_BYTES`).
 The gradient is that of the discrete solution, as with any backpropagation through
 the solver.
 """
@@ -33,6 +35,13 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 
+# the automatic plan stores at least this many steps' starts, and more while they
+# fit in STORED_BYTES: the stores are allocated (and their pages touched) on every
+# call, which costs measurably on a large state (a neural ODE's batch)
+MIN_STORED = 16
+STORED_BYTES = 4 * 2**20
+
+
 def _is_none(x) -> bool:
     return x is None
 
@@ -47,7 +56,10 @@ class _Plan(eqx.Module):
     segments: int = eqx.field(static=True)
 
     @classmethod
-    def of(cls, max_steps: int, stored_steps: int) -> "_Plan":
+    def of(cls, max_steps: int, stored_steps: int | None, state_bytes: int) -> "_Plan":
+        if stored_steps is None:  # as many as recursive checkpointing keeps, within the budget
+            by_memory = STORED_BYTES // max(state_bytes, 1)
+            stored_steps = max(MIN_STORED, min(math.isqrt(2 * max_steps), by_memory))
         stored = min(stored_steps, max_steps)
         rest = max_steps - stored
         segments = math.isqrt(rest - 1) + 1 if rest > 0 else 0  # ceil(sqrt(rest))
@@ -191,14 +203,16 @@ def _loop_bwd(residuals, grad_final, perturbed, vjp_arg, cond_fun, plan: _Plan, 
 
 
 def stepwise_while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any, *, max_steps: int,
-                        buffers: Callable, stored_steps: int) -> Any:
+                        buffers: Callable, stored_steps: int | None) -> Any:
     """`lax.while_loop(cond_fun, body_fun, init_val)` for at most `max_steps` steps,
     reverse-mode differentiable by storing step starts (see the module docstring).
     `buffers(val)` names the leaves of `val` that the body only writes to (a
     solve's saved outputs): they are not stored, and the backward pass uses their
     final values."""
-    plan = _Plan.of(max_steps, stored_steps)
     init_val = jtu.tree_map(jnp.asarray, init_val)
+    bare = _without_buffers(init_val, buffers)
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jtu.tree_leaves(bare))
+    plan = _Plan.of(max_steps, stored_steps, state_bytes)
     cond_fun = eqx.filter_closure_convert(cond_fun, init_val)
     cond_fun = jtu.tree_map(lambda x: jax.lax.stop_gradient(x) if eqx.is_array(x) else x, cond_fun)
     body_fun = eqx.filter_closure_convert(body_fun, init_val)
@@ -214,17 +228,24 @@ class StepCheckpointAdjoint(dfx.AbstractAdjoint):
     The starts of the first `stored_steps` steps are kept; past them, one start in
     every `ceil((max_steps - stored_steps) / s)` steps, `s ≈ √(max_steps -
     stored_steps)`, and those steps are recomputed twice. Memory: `stored_steps +
-    2 s` states (about 144 for the default `max_steps=4096`). For the few steps of
-    a neural ODE's block this is the cheapest exact gradient odeflow has measured
-    (`benchmarks/README.md`); it is the gradient `"checkpoint"` of
-    `odeflow.nn.ODEBlock`. Reverse mode only (use `diffrax.ForwardMode` or
-    `diffrax.DirectAdjoint` for forward mode); needs a finite `max_steps`.
+    2 s` states. `stored_steps=None` (default) keeps as many as recursive
+    checkpointing would (√(2 max_steps)) while they fit in 4 MiB, and at least 16:
+    the stores are allocated on every call, which costs time on a large state.
+
+    For the few steps of a neural ODE's block this is the cheapest exact gradient
+    odeflow has measured (`benchmarks/README.md`); it is the gradient
+    `"checkpoint"` of `odeflow.nn.ODEBlock` with `batching="joint"`. Under
+    `jax.vmap` with many steps it is slower than diffrax's recursive checkpointing
+    (each vectorised step selects over the stores), so a per-sample `ODEBlock` uses
+    that. Reverse mode only (use `diffrax.ForwardMode` or `diffrax.DirectAdjoint`
+    for forward mode); needs a finite `max_steps`.
     """
 
-    stored_steps: int = eqx.field(static=True, default=16)
+    stored_steps: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
-        if not isinstance(self.stored_steps, int) or self.stored_steps < 1:
+        given = self.stored_steps
+        if given is not None and (not isinstance(given, int) or given < 1):
             raise ValueError(f"stored_steps must be a positive integer, got {self.stored_steps!r}")
 
     def loop(self, *, max_steps, throw, passed_solver_state, passed_controller_state, **kwargs):

@@ -37,10 +37,11 @@ def _grads(adjoint, **kwargs):
     return jax.jit(jax.grad(lambda p, y0: loss_of(adjoint, **kwargs)(p, y0)[0], argnums=(0, 1)))(P, Y0)
 
 
-@pytest.mark.parametrize("stored_steps, save", [(1, "t1"), (7, "ts"), (500, "ts")])
+@pytest.mark.parametrize("stored_steps, save", [(1, "t1"), (7, "ts"), (None, "t1"), (500, "ts")])
 def test_gradients_equal_recursive_checkpointing(stored_steps, save):
-    """Some 60 steps, a few rejected: with 1 or 7 stored starts the backward pass
-    recomputes segments (the last one part-filled), with 500 it recomputes none."""
+    """Some 60 steps, a few rejected: with 1 or 7 stored starts, or the automatic
+    20 (√(2 max_steps)), the backward pass recomputes segments (the last one
+    part-filled); with 500 it recomputes none."""
     ts = None if save == "t1" else jnp.linspace(0.3, 4.0, 9)
     _, stats = jax.jit(loss_of(dfx.RecursiveCheckpointAdjoint(), ts=ts))(P, Y0)
     assert 30 < int(stats.num_steps) < 200 and int(stats.num_rejected) > 0
