@@ -1,4 +1,4 @@
-"""Reverse-mode differentiation through a solve that stores the start of every step.
+"""Reverse-mode differentiation through a solve that stores where its steps start.
 
 diffrax's `RecursiveCheckpointAdjoint` keeps about √max_steps checkpoints and
 chooses online, step by step, which to keep (treeverse); its backward pass carries
@@ -162,6 +162,16 @@ def _loop_bwd(residuals, grad_final, perturbed, vjp_arg, cond_fun, plan: _Plan, 
         d_body, d_val = vjp(grad_val)
         return d_val, jtu.tree_map(jnp.add, grad_body, d_body)
 
+    def back_through(store, count, grads):
+        """Backpropagate through the steps that start at `store[count - 1]`, ...,
+        `store[0]`, in that order."""
+
+        def one(c):
+            k, grads = c
+            return k - 1, back_one(_read(store, k - 1), grads)
+
+        return jax.lax.while_loop(lambda c: c[0] > 0, one, (count, grads))[1]
+
     # past the stored steps: each segment forward from its start, then backwards
     past = jnp.maximum(steps - plan.stored, 0)
     used = (past + plan.stride - 1) // plan.stride
@@ -181,25 +191,13 @@ def _loop_bwd(residuals, grad_final, perturbed, vjp_arg, cond_fun, plan: _Plan, 
             lambda c: c[0] < length, forward, (jnp.array(0), full(_read(starts, j)), segment)
         )
 
-        def backward(c):
-            k, grads = c
-            return k - 1, back_one(_read(segment, k - 1), grads)
-
-        _, grads = jax.lax.while_loop(lambda c: c[0] > 0, backward, (length, grads))
-        return j, grads
+        return j, back_through(segment, length, grads)
 
     grads = (grad_val, grad_body)
     if plan.segments:
         _, grads = jax.lax.while_loop(lambda c: c[0] > 0, segment_back, (used, grads))
 
-    def stored_back(carry):
-        k, grads = carry
-        return k - 1, back_one(_read(stored, k - 1), grads)
-
-    _, (grad_val, grad_body) = jax.lax.while_loop(
-        lambda c: c[0] > 0, stored_back, (jnp.minimum(steps, plan.stored), grads)
-    )
-    return grad_val, grad_body
+    return back_through(stored, jnp.minimum(steps, plan.stored), grads)
 
 
 def stepwise_while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any, *, max_steps: int,
