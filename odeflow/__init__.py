@@ -17,11 +17,18 @@ plots), `comparison` (reports of `compare`), `problems` (stiff test ODEs and
 training tasks), `data` and `diagnostics`.
 """
 
-from . import comparison, data, diagnostics, fitting, flow, nn, problems, solvers
-from .comparison import CompareResult as CompareResult, compare as compare
-from .fitting import FitResult as FitResult, fit as fit
-from .flow import FlowResult as FlowResult, gradient_flow as gradient_flow, optimize as optimize
-from .solvers import Solution as Solution, SolverStats as SolverStats, solve as solve
+from ._allocator import keep_freed_memory as _keep_freed_memory
+
+# XLA's large temporary buffers on CPU stay with malloc between calls in place of
+# being unmapped and faulted in again (odeflow/_allocator.py; opt out with
+# ODEFLOW_KEEP_FREED_MEMORY=0)
+_keep_freed_memory()
+
+from . import comparison, data, diagnostics, fitting, flow, nn, problems, solvers  # noqa: E402
+from .comparison import CompareResult as CompareResult, compare as compare  # noqa: E402
+from .fitting import FitResult as FitResult, fit as fit  # noqa: E402
+from .flow import FlowResult as FlowResult, gradient_flow as gradient_flow, optimize as optimize  # noqa: E402
+from .solvers import Solution as Solution, SolverStats as SolverStats, solve as solve  # noqa: E402
 
 __version__ = "0.2.0"
 

@@ -1,0 +1,52 @@
+"""`import odeflow` keeps freed memory with glibc's malloc (odeflow/_allocator.py):
+a large block freed and allocated again is not faulted in again, unless the user
+opts out with ODEFLOW_KEEP_FREED_MEMORY=0."""
+
+import ctypes
+import os
+import subprocess
+import sys
+
+import pytest
+
+GLIBC = sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "gnu_get_libc_version")
+
+# 40 MiB: above the largest threshold glibc adapts to on its own (32 MiB)
+FAULTS = """
+import ctypes, resource
+import odeflow
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+size = 40 * 2**20
+def cycle():
+    p = libc.malloc(size)
+    ctypes.memset(p, 1, size)
+    libc.free(ctypes.c_void_p(p))
+cycle()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    cycle()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+"""
+
+
+def _faults_per_cycle(keep: str) -> float:
+    out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True,
+                         env=os.environ | {"ODEFLOW_KEEP_FREED_MEMORY": keep})
+    return float(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not GLIBC, reason="the setting applies to glibc's malloc only")
+def test_freed_blocks_are_reused_without_page_faults():
+    pages = 40 * 2**20 // 4096
+    assert _faults_per_cycle("1") < 0.05 * pages
+    assert _faults_per_cycle("0") > 0.5 * pages  # malloc as it was: mapped afresh each time
+
+
+def test_opting_out_leaves_malloc_alone(monkeypatch):
+    from odeflow._allocator import keep_freed_memory
+
+    monkeypatch.setenv("ODEFLOW_KEEP_FREED_MEMORY", "0")
+    assert keep_freed_memory() is False
+    monkeypatch.setenv("ODEFLOW_KEEP_FREED_MEMORY", "1")
+    assert keep_freed_memory() is GLIBC
