@@ -20,7 +20,6 @@ Other C libraries (macOS, musl) are left alone.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -41,7 +40,7 @@ def keep_freed_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the symbols already loaded, libc among them
         libc.gnu_get_libc_version  # glibc only: mallopt's parameters differ elsewhere
     except (OSError, AttributeError):
         return False
