@@ -28,7 +28,7 @@ def backward_nfe(model, loss_fn, batch, key=None):
     counter = nn.EvaluationCounter()
     probe = fitting.map_blocks(model, lambda b: nn.counted(b, counter))
     # compiled as one program: run eagerly, each operation outside the solves' loops
-    # is compiled on its own, which took twice as long on the reproductions' models
+    # is compiled on its own, which took 1.7x as long on the reproductions' models
     eqx.filter_jit(eqx.filter_grad(lambda m: loss_fn(m, batch, key)[0]))(probe)
     jax.effects_barrier()
     return counter.vjp + counter.jvp
